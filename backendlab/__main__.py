@@ -1,0 +1,51 @@
+"""Command line: `python -m backendlab doctor | serve NAME | labs [--check]`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _doctor(_: list[str]) -> int:
+    from backendlab.services import doctor, stop_embedded
+
+    report = doctor()
+    print(report)
+    stop_embedded()
+    if not report.ok:
+        print("\nA configured service does not answer: see the note in its row for the fix.")
+    return 0 if report.ok else 1
+
+
+def _serve(argv: list[str]) -> int:
+    from backendlab import servers
+
+    if not argv or argv[0].startswith("-"):
+        print("usage: python -m backendlab serve NAME --port N [options]\nservers: "
+              + ", ".join(sorted(servers.SERVERS)))
+        return 2
+    servers.serve(argv[0], argv[1:])
+    return 0
+
+
+def _labs(argv: list[str]) -> int:
+    from backendlab import labs
+
+    return labs.main(argv)
+
+
+COMMANDS = {"doctor": _doctor, "serve": _serve, "labs": _labs}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="python -m backendlab", description=__doc__)
+    parser.add_argument("command", choices=sorted(COMMANDS))
+    if not argv or argv[0] not in COMMANDS:
+        parser.print_help()
+        return 2
+    return COMMANDS[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

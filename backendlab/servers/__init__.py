@@ -1,0 +1,117 @@
+"""The experiment servers: ASGI apps that notebooks start as real uvicorn processes.
+
+Each server module defines `add_arguments(parser)` (its options, shown by
+`python -m backendlab serve NAME --help`) and `create_app()` (an ASGI app factory that reads those
+options with `options()`). A learner runs one from a shell with
+`python -m backendlab serve NAME --port N [options]`; a notebook with `start_server(NAME, ...)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+import httpx
+
+from backendlab import processes
+
+SERVERS: dict[str, str] = {
+    "eventloop": "backendlab.servers.eventloop",
+}
+
+_OPTIONS_VAR = "BACKENDLAB_SERVER_OPTIONS"
+
+
+def module(name: str):
+    """The module of server `name`, with a clear error for an unknown name."""
+    if name not in SERVERS:
+        raise KeyError(f"unknown server {name!r}; known: {', '.join(sorted(SERVERS))}")
+    return importlib.import_module(SERVERS[name])
+
+
+def options() -> dict:
+    """The options the running server was started with (read by `create_app`)."""
+    return json.loads(os.environ.get(_OPTIONS_VAR, "{}"))
+
+
+def parser_for(name: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"python -m backendlab serve {name}",
+                                     description=(module(name).__doc__ or "").strip())
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="uvicorn worker processes sharing the port")
+    module(name).add_arguments(parser)
+    return parser
+
+
+def serve(name: str, argv: list[str]) -> None:
+    """Run server `name` in the foreground with uvicorn (the `serve` command)."""
+    import uvicorn
+
+    args = vars(parser_for(name).parse_args(argv))
+    port, workers = args.pop("port"), args.pop("workers")
+    os.environ[_OPTIONS_VAR] = json.dumps(args)
+    uvicorn.run(f"{SERVERS[name]}:create_app", factory=True, host="127.0.0.1", port=port,
+                workers=workers, log_level="warning", timeout_graceful_shutdown=2)
+
+
+@dataclass
+class RunningServer:
+    """An experiment server running as a child process; stop it with `stop()` or a with-block."""
+
+    name: str
+    url: str
+    process: processes.ManagedProcess
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self) -> None:
+        self.process.stop()
+
+    def __enter__(self) -> "RunningServer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def start_server(name: str, *, workers: int = 1, ready_path: str = "/health",
+                 timeout: float = 30.0, **options) -> RunningServer:
+    """Start server `name` on a free loopback port with `options` and wait until it answers."""
+    module(name)
+    port = processes.free_port()
+    argv = [sys.executable, "-m", "backendlab", "serve", name, "--port", str(port),
+            "--workers", str(workers)]
+    for key, value in options.items():
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            argv += [flag] if value else []
+        else:
+            argv += [flag, str(value)]
+    proc = processes.start(f"server-{name}", argv, port=port).wait_for_port(timeout)
+    url = f"http://127.0.0.1:{port}"
+    _wait_http(url + ready_path, proc, timeout)
+    return RunningServer(name, url, proc)
+
+
+def _wait_http(url: str, proc: processes.ManagedProcess, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        if not proc.alive():
+            break
+        time.sleep(0.05)
+    out = proc.output()
+    proc.stop()
+    raise processes.ProcessFailed(f"server did not answer {url} within {timeout}s:\n{out}")
