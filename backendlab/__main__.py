@@ -24,6 +24,9 @@ def _serve(argv: list[str]) -> int:
         print("usage: python -m backendlab serve NAME --port N [options]\nservers: "
               + ", ".join(sorted(servers.SERVERS)))
         return 2
+    if argv[0] not in servers.SERVERS:
+        print(f"unknown server {argv[0]!r}; servers: {', '.join(sorted(servers.SERVERS))}")
+        return 2
     servers.serve(argv[0], argv[1:])
     return 0
 
