@@ -32,7 +32,7 @@ lab: install
 		--LabApp.default_url=/lab/tree/notebooks/00-start-here.ipynb
 
 browser:
-	scripts/install-browser
+	@[ "$(BACKENDLAB_SKIP_BROWSER)" = 1 ] || scripts/install-browser
 
 test: install browser
 	$(PY) -m pytest tests notebooks solutions --nbval -p no:cacheprovider

@@ -1,0 +1,149 @@
+"""The quiz as ipywidgets: per question, the prompt, its choices, a Check button and the feedback.
+
+Checking grades with the same code as the plain-Python API and records progress. Long choices wrap
+instead of being cut off with an ellipsis (ipywidgets' default for labels). The CSS classes
+`backendlab-quiz`, `backendlab-quiz-check` and `backendlab-quiz-feedback` are what the browser test
+finds. Without a kernel (a notebook viewed on GitHub) only text/plain shows, so it is the questions
+and choices as readable text.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import textwrap
+
+import ipywidgets as widgets
+from IPython import get_ipython
+from IPython.display import display
+
+from backendlab.quiz import progress
+from backendlab.quiz.bank import Bank, Question, QuizError, load_bank
+from backendlab.quiz.grading import Grade, grade_question
+
+_WIDE = widgets.Layout(width="auto")
+_STYLE = """<style>
+.backendlab-quiz .widget-html-content { line-height: 1.5; }
+.backendlab-quiz .widget-checkbox { height: auto; }
+.backendlab-quiz .widget-checkbox .widget-label-basic, .backendlab-quiz .widget-radio-box label {
+  height: auto; line-height: 1.4; padding: 3px 0; white-space: normal; overflow: visible;
+}
+.backendlab-quiz .widget-checkbox .widget-label-basic, .backendlab-quiz .widget-radio-box label {
+  display: flex; align-items: flex-start;
+}
+.backendlab-quiz .widget-radio-box input { order: -1; flex-shrink: 0; float: none; height: 1.4em; }
+.backendlab-quiz-question { margin-bottom: 1em; }
+</style>"""
+
+
+def show_quiz(bank_name: str, tag: str | None = None, ids: list[str] | None = None) -> "QuizWidget":
+    """Display questions of a bank (all, those with `tag`, or those in `ids`) and return them."""
+    bank = load_bank(bank_name)
+    quiz = QuizWidget(bank, bank.select(tag=tag, ids=ids))
+    display(quiz)
+    quiz.skip_next_display()
+    return quiz
+
+
+class QuestionWidget(widgets.VBox):
+    """One question: radio buttons (single) or checkboxes (multiple), Check, and feedback."""
+
+    def __init__(self, bank: Bank, question: Question, number: int) -> None:
+        self.bank, self.question, self.number = bank, question, number
+        hint = " <i>(pick all that apply)</i>" if question.kind == "multiple" else ""
+        prompt = widgets.HTML(f"<b>{number}.</b> {_inline(question.prompt)}{hint}")
+        if question.kind == "single":
+            self.inputs = [widgets.RadioButtons(
+                options=[(c.text, i) for i, c in enumerate(question.choices)], value=None,
+                layout=_WIDE)]
+        else:
+            self.inputs = [widgets.Checkbox(value=False, description=c.text, indent=False,
+                                            layout=_WIDE) for c in question.choices]
+        self.check = widgets.Button(description="Check", button_style="primary")
+        self.check.add_class("backendlab-quiz-check")
+        self.feedback = widgets.HTML()
+        self.feedback.add_class("backendlab-quiz-feedback")
+        self.check.on_click(lambda _: self.submit())
+        super().__init__([prompt, *self.inputs, self.check, self.feedback])
+        self.add_class("backendlab-quiz-question")
+
+    def selected(self) -> list[int]:
+        """The indices of the choices ticked right now."""
+        if self.question.kind == "single":
+            value = self.inputs[0].value
+            return [] if value is None else [value]
+        return [i for i, box in enumerate(self.inputs) if box.value]
+
+    def submit(self) -> Grade | None:
+        """Grade the selection, show the feedback and record progress (None if nothing ticked)."""
+        chosen = self.selected()
+        if not chosen:
+            self.feedback.value = "<p>Pick an answer first, then press Check.</p>"
+            return None
+        result = grade_question(self.question, chosen)
+        note = ""
+        try:
+            progress.record(self.bank.name, self.question.id, result.correct)
+        except (QuizError, OSError) as exc:
+            note = f"<p><i>Progress not saved: {html.escape(str(exc))}</i></p>"
+        self.feedback.value = _feedback_html(result) + note
+        return result
+
+    def text(self) -> str:
+        """The question and its choices as plain text (nothing reveals the answer)."""
+        box = "( )" if self.question.kind == "single" else "[ ]"
+        hint = " (pick all that apply)" if self.question.kind == "multiple" else ""
+        lines = [textwrap.fill(f"{self.number}. {self.question.prompt}{hint}", 100,
+                               subsequent_indent="   ")]
+        lines += [textwrap.fill(f"{box} {c.text}", 100, initial_indent="   ",
+                                subsequent_indent="       ") for c in self.question.choices]
+        return "\n".join(lines)
+
+
+class QuizWidget(widgets.VBox):
+    """Some questions of one bank under a title; its text/plain form is the questions as text."""
+
+    def __init__(self, bank: Bank, questions: tuple[Question, ...]) -> None:
+        self.bank = bank
+        self.questions = [QuestionWidget(bank, q, n) for n, q in enumerate(questions, start=1)]
+        title = widgets.HTML(f"{_STYLE}<h4>Quiz: {html.escape(bank.title)}</h4>")
+        super().__init__([title, *self.questions])
+        self.add_class("backendlab-quiz")
+        self._skip_in_cell: int | None = None
+
+    def __repr__(self) -> str:
+        count = len(self.questions)
+        head = (f"Quiz {self.bank.topic} — {self.bank.title} ({count} question"
+                f"{'s' if count != 1 else ''}; run the notebook in JupyterLab to answer)")
+        return "\n\n".join([head, *(q.text() for q in self.questions)])
+
+    def _repr_mimebundle_(self, **kwargs) -> dict:
+        return {**super()._repr_mimebundle_(**kwargs), "text/plain": repr(self)}
+
+    def skip_next_display(self) -> None:
+        """Keep the cell's result from showing the quiz again when show_quiz(...) ends the cell."""
+        shell = get_ipython()
+        self._skip_in_cell = shell.execution_count if shell is not None else None
+
+    def _ipython_display_(self) -> None:
+        shell = get_ipython()
+        if shell is not None and self._skip_in_cell == shell.execution_count:
+            self._skip_in_cell = None
+            return
+        display(self._repr_mimebundle_(), raw=True)
+
+
+def _feedback_html(result: Grade) -> str:
+    """The verdict, each chosen choice with ✅/❌ and why, missed right ones, the strong answer."""
+    verdict = "✅ Correct." if result.correct else "❌ Not quite."
+    items = []
+    for n, item in enumerate(result.feedback):
+        mark = "💡 Missed:" if n >= len(result.chosen) else ("✅" if item.correct else "❌")
+        items.append(f"<li>{mark} <b>{_inline(item.text)}</b> — {_inline(item.explanation)}</li>")
+    return (f"<p><b>{verdict}</b></p><ul>{''.join(items)}</ul>"
+            f"<p><b>Strong answer:</b> {_inline(result.strong_answer)}</p>")
+
+
+def _inline(text: str) -> str:
+    """Text as HTML, with `backticks` shown as code."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
