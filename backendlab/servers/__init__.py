@@ -22,6 +22,7 @@ from backendlab import processes
 
 SERVERS: dict[str, str] = {
     "eventloop": "backendlab.servers.eventloop",
+    "csvlab": "backendlab.servers.csvlab",
 }
 
 _OPTIONS_VAR = "BACKENDLAB_SERVER_OPTIONS"

@@ -1,0 +1,163 @@
+"""Lab check suites: named checks run on a learner's code, reported as pass/fail with a hint.
+
+A suite is a list of `Check(name, run)`. `run(*args)` returns an optional note on success (a
+measured number, say) and raises `CheckFailed(hint)` or `AssertionError` on failure; any other
+exception becomes a failed check whose hint names it in one line, so a learner never reads a
+traceback wall. `run_checks` returns a `Report` that a notebook shows as a table.
+"""
+
+from __future__ import annotations
+
+import builtins
+import dis
+import html
+import inspect
+import sys
+import textwrap
+import traceback
+import types
+from collections.abc import Callable
+from dataclasses import dataclass
+
+_LITERALS = (bool, int, float, complex, str, bytes, type(None))
+
+
+class CheckFailed(AssertionError):
+    """A check's verdict on the learner's code; the message is the hint saying what to change."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """One named check: `run(*args)` raises on failure and may return a note on success."""
+
+    name: str
+    run: Callable[..., str | None]
+
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    passed: bool
+    message: str = ""
+
+
+@dataclass(repr=False)
+class Report:
+    """The outcome of a suite: text for a terminal, an HTML table for a notebook."""
+
+    title: str
+    results: list[Result]
+
+    @property
+    def passed(self) -> bool:
+        return all(result.passed for result in self.results)
+
+    @property
+    def summary(self) -> str:
+        count = sum(result.passed for result in self.results)
+        return f"{self.title}: {count} of {len(self.results)} checks passed"
+
+    def __str__(self) -> str:
+        lines = [self.summary]
+        for result in self.results:
+            mark = "✅" if result.passed else "❌"
+            note = f": {result.message}" if result.message else ""
+            lines.append(f"  {mark} {result.name}{note}")
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        left = "style='text-align:left'"
+        rows = "".join(
+            f"<tr><td>{'✅' if r.passed else '❌'}</td><td {left}>{html.escape(r.name)}</td>"
+            f"<td {left}>{html.escape(r.message)}</td></tr>" for r in self.results)
+        return (f"<p><b>{html.escape(self.summary)}</b></p><table><thead><tr><th></th>"
+                f"<th {left}>check</th><th {left}>hint</th></tr></thead><tbody>{rows}</tbody>"
+                "</table>")
+
+    def raise_if_failed(self) -> "Report":
+        """Raise AssertionError with the whole report unless every check passed (for tests)."""
+        if not self.passed:
+            raise AssertionError(str(self))
+        return self
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def describe_error(exc: BaseException, fn: Callable | None = None) -> str:
+    """One line naming an exception and, when it came from `fn`, the line of `fn` that raised it."""
+    text = type(exc).__name__ + (f": {_one_line(str(exc))}" if str(exc) else "")
+    code = getattr(fn, "__code__", None)
+    lines = [line for frame, line in traceback.walk_tb(exc.__traceback__)
+             if code is not None and frame.f_code.co_filename == code.co_filename]
+    if lines:
+        text += f" (line {lines[-1] - code.co_firstlineno + 1} of {fn.__name__})"
+    return text
+
+
+def run_checks(suite: list[Check], *args, title: str = "checks") -> Report:
+    """Run every check of `suite` with `args`, each isolated from the others' failures."""
+    results = []
+    for check in suite:
+        try:
+            note = check.run(*args)
+        except AssertionError as exc:
+            results.append(Result(check.name, False, _one_line(str(exc)) or "assertion failed"))
+        except Exception as exc:
+            results.append(Result(check.name, False, describe_error(exc)))
+        else:
+            results.append(Result(check.name, True, note or ""))
+    return Report(title, results)
+
+
+def _global_names(code: types.CodeType) -> set[str]:
+    names = {ins.argval for ins in dis.get_instructions(code)
+             if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME")}
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_names(const)
+    return names
+
+
+def _import_line(name: str, value) -> str | None:
+    """The line that rebinds `name` to `value` in a fresh module, or None if no line can."""
+    if inspect.ismodule(value):
+        return f"import {value.__name__}" + ("" if value.__name__ == name else f" as {name}")
+    if isinstance(value, _LITERALS):
+        return f"{name} = {value!r}"
+    module, qualname = getattr(value, "__module__", None), getattr(value, "__qualname__", None)
+    importable = getattr(sys.modules.get(module or ""), qualname or "", None) is value
+    if module and module != "__main__" and importable:
+        return f"from {module} import {qualname}" + ("" if qualname == name else f" as {name}")
+    return None
+
+
+def function_module(fn: Callable) -> str:
+    """Source of a module defining `fn` alone: a line for each global it uses, then its code.
+
+    Checks run a learner's function in a real server process, where a notebook cell cannot be
+    imported, so the function's source travels. The modules, library objects and literal
+    constants it names come along; a helper defined in the notebook does not (CheckFailed says so).
+    """
+    name = getattr(fn, "__name__", repr(fn))
+    try:
+        source = textwrap.dedent(inspect.getsource(fn))
+    except (OSError, TypeError):
+        raise CheckFailed(f"cannot read the source of {name}: define it with `def` in a notebook "
+                          "cell or a .py file") from None
+    lines = []
+    for global_name in sorted(_global_names(fn.__code__) - {fn.__name__}):
+        if global_name not in fn.__globals__:
+            if hasattr(builtins, global_name):
+                continue
+            raise CheckFailed(f"{name} uses `{global_name}`, which is not defined")
+        line = _import_line(global_name, fn.__globals__[global_name])
+        if line is None:
+            raise CheckFailed(f"{name} uses `{global_name}` from elsewhere in the notebook, but "
+                              f"the check runs {name} alone in a server process: define "
+                              f"`{global_name}` inside {name}")
+        lines.append(line)
+    return "\n".join(lines) + "\n\n\n" + source
