@@ -20,9 +20,11 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "backendlab needs Python 3.11 or newer: run make PYTHON=python3.11 ...")'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade uv
-	$(VENV)/bin/uv pip install --python $(PY) --quiet -e '.[dev]'
+	@# uv installs in seconds; it trusts the system's certificate store, as pip does. pip is the fallback.
+	UV_SYSTEM_CERTS=1 $(VENV)/bin/uv pip install --python $(PY) --quiet -e '.[dev]' \
+		|| $(PY) -m pip install --quiet -e '.[dev]'
 	@# rfc3987-syntax (an optional jsonschema format checker) adds ~2.5 s to every Jupyter start.
-	$(VENV)/bin/uv pip uninstall --python $(PY) --quiet rfc3987-syntax || true
+	$(PY) -m pip uninstall --quiet --yes rfc3987-syntax
 	touch $(STAMP)
 
 lab: install
