@@ -9,6 +9,8 @@ stall ("coordinated omission").
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -72,6 +74,7 @@ class LatencyProbe:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._started = threading.Event()
+        self.started = 0.0
 
     def start(self) -> "LatencyProbe":
         self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True,
@@ -93,9 +96,10 @@ class LatencyProbe:
         limits = httpx.Limits(max_connections=self.max_in_flight,
                               max_keepalive_connections=self.max_in_flight)
         async with httpx.AsyncClient(timeout=self.timeout, limits=limits) as client:
+            await self._warm_up(client)
             gate = asyncio.Semaphore(self.max_in_flight)
             tasks = []
-            start = time.perf_counter()
+            start = self.started = time.perf_counter()
             self._started.set()
             tick = 0
             while not self._stop.is_set():
@@ -106,6 +110,13 @@ class LatencyProbe:
                 tasks.append(asyncio.create_task(self._one(client, gate, due, start)))
                 tick += 1
             await asyncio.gather(*tasks)
+
+    async def _warm_up(self, client: httpx.AsyncClient) -> None:
+        """One untimed request first: the client's first use imports and connects lazily."""
+        try:
+            await client.get(self.url)
+        except httpx.HTTPError:
+            pass
 
     async def _one(self, client: httpx.AsyncClient, gate: asyncio.Semaphore, due: float,
                    start: float) -> None:
@@ -172,10 +183,11 @@ class RssSampler:
         self.trace = RssTrace()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.started = 0.0
 
     def start(self) -> "RssSampler":
-        self._t0 = time.perf_counter()
-        self._sample(self._t0)
+        self.started = time.perf_counter()
+        self._sample(self.started)
         self._thread = threading.Thread(target=self._run, daemon=True, name="rss-sampler")
         self._thread.start()
         return self
@@ -186,7 +198,7 @@ class RssSampler:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            self._sample(self._t0)
+            self._sample(self.started)
 
     def stop(self) -> RssTrace:
         self._stop.set()
@@ -199,3 +211,21 @@ class RssSampler:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+_SPIN = """import sys, time
+cpu, end = time.process_time(), time.perf_counter() + float(sys.argv[1])
+while time.perf_counter() < end:
+    pass
+print(time.process_time() - cpu)
+"""
+
+
+def free_cores(n: int = 2, seconds: float = 0.3) -> float:
+    """Cores' worth of CPU that `n` busy processes get right now (at most `n`).
+
+    On a shared machine this is the ceiling of any parallel speed-up measured at this moment.
+    """
+    spinners = [subprocess.Popen([sys.executable, "-c", _SPIN, str(seconds)],
+                                 stdout=subprocess.PIPE, text=True) for _ in range(n)]
+    return sum(float(p.communicate()[0]) for p in spinners) / seconds

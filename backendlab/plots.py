@@ -84,3 +84,64 @@ def bars(values: Mapping[str, float], ylabel: str, title: str, log: bool = False
     if log:
         ax.set_yscale("log")
     return finish(fig, title)
+
+
+def latency_with_bars(series: Mapping[str, tuple], values: Mapping[str, float], ylabel: str,
+                      title: str, fmt: str = "{:.0f}"):
+    """Probe latency over time (left, log ms) next to one bar per label (right), same colours."""
+    fig, (left, right) = figure(ncols=2, width=11)
+    for label, (due, latency) in series.items():
+        left.plot(due, [v * 1000 for v in latency], ".-", markersize=3, linewidth=0.8, label=label)
+    left.set_xlabel("time since start (s)")
+    left.set_ylabel("/health latency (ms)")
+    left.set_yscale("log")
+    left.legend()
+    labels = list(values)
+    rects = right.bar(labels, [values[k] for k in labels], color=PALETTE[: len(labels)])
+    for rect, label in zip(rects, labels):
+        right.annotate(fmt.format(values[label]),
+                       (rect.get_x() + rect.get_width() / 2, rect.get_height()),
+                       ha="center", va="bottom", fontsize=9)
+    right.set_ylabel(ylabel)
+    return finish(fig, title)
+
+
+OUTCOME_COLORS = {"200 OK": PALETTE[1], "202 accepted": PALETTE[3], "queued, then parsed (client polls)": PALETTE[2],
+                  "503 + Retry-After": PALETTE[0]}
+
+
+def request_timeline(panels: Mapping[str, list[tuple]], title: str,
+                     colors: Mapping[str, str] = OUTCOME_COLORS):
+    """One panel per title; each request (lane, start s, end s, outcome) is a bar in its lane.
+
+    Very short requests (a quick refusal) are drawn at least 20 ms wide so they stay visible.
+    """
+    fig, axes = figure(ncols=len(panels), width=5.5 * len(panels), height=3.8)
+    for ax, (name, rows) in zip(axes, panels.items()):
+        seen = set()
+        for lane, start, end, outcome in rows:
+            ax.barh(lane, max(end - start, 0.02), left=start, height=0.7,
+                    color=colors.get(outcome, PALETTE[-1]),
+                    label=None if outcome in seen else outcome)
+            seen.add(outcome)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("time since start (s)")
+        ax.set_ylabel("user")
+        ax.invert_yaxis()
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=8)
+    return finish(fig, title)
+
+
+def ttl_countdown(times, remaining_ms, ttl: float, title: str = "A Redis key's TTL counting down"):
+    """Remaining TTL over time, with the moment the key disappeared marked."""
+    fig, (ax,) = figure(width=7)
+    alive = [(t, ms / 1000) for t, ms in zip(times, remaining_ms) if ms >= 0]
+    gone = [t for t, ms in zip(times, remaining_ms) if ms == -2]
+    ax.plot([t for t, _ in alive], [s for _, s in alive], ".-", label="PTTL (s left)")
+    if gone:
+        ax.axvline(gone[0], color=PALETTE[0], linestyle="--", label=f"key gone at {gone[0]:.2f} s")
+    ax.axvline(ttl, color=PALETTE[3], linestyle=":", label=f"TTL set: {ttl:g} s")
+    ax.set_xlabel("time since SET (s)")
+    ax.set_ylabel("seconds left")
+    ax.legend()
+    return finish(fig, title)

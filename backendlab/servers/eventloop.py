@@ -1,0 +1,343 @@
+"""CSV upload server for notebook 01: the same parse done on the event loop, streamed, or offloaded.
+
+Endpoints (all uploads take `Content-Type: text/csv`, UTF-8):
+  GET  /health                 answers at once, unless something blocks the event loop
+  GET  /stats                  uploads in flight, the most ever in flight, spooled files, this pid
+  POST /upload/buffered        read the whole body, then parse it on the event loop (the mistake)
+  POST /upload/streamed        parse each chunk as it arrives; memory stays at one chunk
+  POST /upload/thread          spool to disk, parse in `asyncio.to_thread` (the GIL still blocks)
+  POST /upload/process         spool to disk, parse in a process pool (the loop stays free)
+  POST /jobs                   spool to disk, queue the parse, answer 202 with a job id at once
+  GET  /jobs/{id}              the job's status: queued, running, done (with counts) or failed
+
+Malformed rows (wrong number of fields) are counted, not fatal. Bad requests get a JSON error: 415
+for a wrong content type, 413 for a body over --max-bytes, 400 for a body that is not UTF-8 CSV,
+503 with Retry-After when --max-concurrent uploads or --queue-size jobs are already waiting.
+Spooled files are removed when the parse ends, the job ends, or the client disconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import contextlib
+import csv
+import io
+import os
+import tempfile
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from backendlab import servers
+
+MAX_RECORD = 1_000_000
+UPLOAD_MODES = ("buffered", "streamed", "thread", "process")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--max-bytes", type=int, default=200_000_000,
+                        help="largest upload accepted; larger ones get 413")
+    parser.add_argument("--max-concurrent", type=int, default=0,
+                        help="uploads processed at once; more get 503 + Retry-After (0: no limit)")
+    parser.add_argument("--retry-after", type=int, default=1,
+                        help="seconds a refused client is told to wait")
+    parser.add_argument("--pool-workers", type=int, default=2,
+                        help="processes in the parse pool (used by /upload/process and /jobs)")
+    parser.add_argument("--queue-size", type=int, default=16,
+                        help="jobs that may wait in the queue; more get 503 + Retry-After")
+    parser.add_argument("--spool-dir", default=None,
+                        help="folder for spooled uploads (default: the system temp folder)")
+
+
+class Refused(Exception):
+    """A request the server answers with an error status and a JSON message."""
+
+    def __init__(self, status: int, message: str, headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers or {}
+
+    def __reduce__(self):
+        return Refused, (self.status, self.message, self.headers)
+
+
+class CsvCounter:
+    """Counts data rows and malformed rows (a field count unlike the header's); blank lines skip."""
+
+    def __init__(self):
+        self.width: int | None = None
+        self.rows = 0
+        self.malformed = 0
+
+    def add(self, records) -> None:
+        for record in records:
+            if not record:
+                continue
+            if self.width is None:
+                self.width = len(record)
+                continue
+            self.rows += 1
+            self.malformed += len(record) != self.width
+
+    def result(self) -> dict:
+        return {"rows": self.rows, "malformed": self.malformed}
+
+
+def parse_text(text: str) -> dict:
+    """Parse a whole CSV text; `list(csv.reader(...))` is one C call that holds the GIL throughout."""
+    try:
+        records = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise Refused(400, f"not a valid CSV: {exc}") from None
+    counter = CsvCounter()
+    counter.add(records)
+    return counter.result()
+
+
+def parse_file(path: str) -> dict:
+    """Read and parse a spooled CSV file whole (run in a thread or a pool process)."""
+    try:
+        with open(path, encoding="utf-8", newline="") as source:
+            text = source.read()
+    except UnicodeDecodeError as exc:
+        raise Refused(400, f"body is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    return parse_text(text)
+
+
+def record_end(text: str) -> int:
+    """Index just past the last newline that ends a record (an even number of quotes before it)."""
+    cut = text.rfind("\n")
+    while cut >= 0 and text.count('"', 0, cut) % 2:
+        cut = text.rfind("\n", 0, cut)
+    return cut + 1
+
+
+class ChunkParser:
+    """Parses a CSV fed in byte chunks, keeping only the unfinished last record between chunks."""
+
+    def __init__(self, max_record: int = MAX_RECORD):
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self._carry = ""
+        self._max_record = max_record
+        self.counter = CsvCounter()
+
+    def feed(self, chunk: bytes) -> None:
+        text = self._carry + self._decode(chunk)
+        cut = record_end(text)
+        self._parse(text[:cut])
+        self._carry = text[cut:]
+        if len(self._carry) > self._max_record:
+            raise Refused(400, f"a record is longer than {self._max_record} characters "
+                               "(an unclosed quote?)")
+
+    def close(self) -> dict:
+        self._parse(self._carry + self._decode(b"", final=True))
+        self._carry = ""
+        return self.counter.result()
+
+    def _decode(self, chunk: bytes, final: bool = False) -> str:
+        try:
+            return self._decoder.decode(chunk, final)
+        except UnicodeDecodeError as exc:
+            raise Refused(400, f"body is not UTF-8 text ({exc.reason})") from None
+
+    def _parse(self, text: str) -> None:
+        if text:
+            try:
+                self.counter.add(csv.reader(io.StringIO(text, newline="")))
+            except csv.Error as exc:
+                raise Refused(400, f"not a valid CSV: {exc}") from None
+
+
+class App:
+    """The server's state (limits, counters, pool, job queue) and its request handlers."""
+
+    def __init__(self, opts: dict):
+        self.max_bytes = opts.get("max_bytes", 200_000_000)
+        self.max_concurrent = opts.get("max_concurrent", 0)
+        self.retry_after = str(opts.get("retry_after", 1))
+        self.pool_workers = opts.get("pool_workers", 2)
+        self.spool_dir = opts.get("spool_dir") or tempfile.gettempdir()
+        self.queue: asyncio.Queue = asyncio.Queue(maxsize=opts.get("queue_size", 16))
+        self.jobs: dict[str, dict] = {}
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.spooled = 0
+        self.pool: ProcessPoolExecutor | None = None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _app):
+        """Start the pool (warmed, so no request pays for a fork) and the job workers; on exit, stop
+        them: pool processes ignore SIGTERM and would outlive uvicorn otherwise."""
+        loop = asyncio.get_running_loop()
+        self.pool = ProcessPoolExecutor(max_workers=self.pool_workers)
+        await asyncio.gather(*(loop.run_in_executor(self.pool, os.getpid)
+                               for _ in range(self.pool_workers)))
+        workers = [asyncio.create_task(self._job_worker()) for _ in range(self.pool_workers)]
+        try:
+            yield
+        finally:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            while not self.queue.empty():
+                _, path = self.queue.get_nowait()
+                self._unspool(path)
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    async def health(self, _request: Request) -> Response:
+        return JSONResponse({"status": "ok", "pid": os.getpid()})
+
+    async def stats(self, _request: Request) -> Response:
+        return JSONResponse({"in_flight": self.in_flight, "max_in_flight": self.max_in_flight,
+                             "spooled": self.spooled, "queued": self.queue.qsize(),
+                             "pid": os.getpid()})
+
+    async def upload(self, request: Request) -> Response:
+        mode = request.path_params["mode"]
+        if mode not in UPLOAD_MODES:
+            raise Refused(404, f"unknown upload mode {mode!r}; use one of {', '.join(UPLOAD_MODES)}")
+        self._check_headers(request)
+        if self.max_concurrent and self.in_flight >= self.max_concurrent:
+            raise Refused(503, f"server busy: {self.in_flight} uploads in progress; retry later",
+                          {"Retry-After": self.retry_after})
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            counts = await getattr(self, f"_parse_{mode}")(request)
+        finally:
+            self.in_flight -= 1
+        return JSONResponse({"mode": mode, **counts, "pid": os.getpid()})
+
+    async def submit_job(self, request: Request) -> Response:
+        self._check_headers(request)
+        self._check_queue()
+        path = await self._spool(request)
+        try:
+            self._check_queue()
+        except Refused:
+            self._unspool(path)
+            raise
+        job_id = uuid.uuid4().hex
+        self.jobs[job_id] = {"id": job_id, "status": "queued"}
+        self.queue.put_nowait((job_id, path))
+        url = f"/jobs/{job_id}"
+        return JSONResponse({"job_id": job_id, "status": "queued", "status_url": url},
+                            status_code=202, headers={"Location": url})
+
+    async def job_status(self, request: Request) -> Response:
+        job = self.jobs.get(request.path_params["job_id"])
+        if job is None:
+            raise Refused(404, "no such job (ids are kept until the server restarts)")
+        return JSONResponse(job)
+
+    def _check_headers(self, request: Request) -> None:
+        ctype = request.headers.get("content-type", "")
+        media, _, params = ctype.partition(";")
+        if media.strip().lower() != "text/csv":
+            raise Refused(415, f"expected Content-Type text/csv, got {ctype or 'none'!r}")
+        charset = params.strip().lower().removeprefix("charset=").strip('"')
+        if params.strip() and charset not in ("utf-8", "utf8"):
+            raise Refused(415, f"only UTF-8 CSV is accepted, got {params.strip()!r}")
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > self.max_bytes:
+            raise Refused(413, f"body of {int(length)} bytes is over the {self.max_bytes}-byte limit")
+
+    def _check_queue(self) -> None:
+        if self.queue.full():
+            raise Refused(503, f"job queue full ({self.queue.maxsize} waiting); retry later",
+                          {"Retry-After": self.retry_after})
+
+    async def _chunks(self, request: Request):
+        """The body's chunks, refusing with 413 as soon as it passes --max-bytes."""
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise Refused(413, f"body is over the {self.max_bytes}-byte limit")
+            yield chunk
+
+    async def _parse_buffered(self, request: Request) -> dict:
+        body = b"".join([chunk async for chunk in self._chunks(request)])
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise Refused(400, f"body is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        return parse_text(text)
+
+    async def _parse_streamed(self, request: Request) -> dict:
+        parser = ChunkParser()
+        async for chunk in self._chunks(request):
+            parser.feed(chunk)
+        return parser.close()
+
+    async def _parse_thread(self, request: Request) -> dict:
+        path = await self._spool(request)
+        try:
+            return await asyncio.to_thread(parse_file, str(path))
+        finally:
+            self._unspool(path)
+
+    async def _parse_process(self, request: Request) -> dict:
+        path = await self._spool(request)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.pool, parse_file, str(path))
+        finally:
+            self._unspool(path)
+
+    async def _spool(self, request: Request) -> Path:
+        """Write the body to a temp file chunk by chunk; remove it if the upload fails midway."""
+        fd, name = tempfile.mkstemp(prefix="backendlab-upload-", suffix=".csv", dir=self.spool_dir)
+        self.spooled += 1
+        try:
+            with os.fdopen(fd, "wb") as out:
+                async for chunk in self._chunks(request):
+                    out.write(chunk)
+        except BaseException:
+            self._unspool(Path(name))
+            raise
+        return Path(name)
+
+    def _unspool(self, path: Path) -> None:
+        path.unlink(missing_ok=True)
+        self.spooled -= 1
+
+    async def _job_worker(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            job_id, path = await self.queue.get()
+            job = self.jobs[job_id]
+            job["status"] = "running"
+            try:
+                job.update(await loop.run_in_executor(self.pool, parse_file, str(path)), status="done")
+            except Refused as exc:
+                job.update(status="failed", error=exc.message)
+            finally:
+                self._unspool(path)
+
+
+async def _refused(_request: Request, exc: Refused) -> Response:
+    return JSONResponse({"error": exc.message}, status_code=exc.status, headers=exc.headers)
+
+
+async def _disconnected(_request: Request, _exc: ClientDisconnect) -> Response:
+    return Response(status_code=400)
+
+
+def create_app() -> Starlette:
+    """The ASGI app, configured from the options the server was started with."""
+    app = App(servers.options())
+    routes = [
+        Route("/health", app.health),
+        Route("/stats", app.stats),
+        Route("/upload/{mode}", app.upload, methods=["POST"]),
+        Route("/jobs", app.submit_job, methods=["POST"]),
+        Route("/jobs/{job_id}", app.job_status),
+    ]
+    return Starlette(routes=routes, lifespan=app.lifespan,
+                     exception_handlers={Refused: _refused, ClientDisconnect: _disconnected})
