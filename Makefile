@@ -28,6 +28,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 lab: install
+	@mkdir -p $(MPLCONFIGDIR) $(IPYTHONDIR) $(JUPYTER_CONFIG_DIR) $(JUPYTER_RUNTIME_DIR)
 	@echo "JupyterLab on http://127.0.0.1:8888/lab?token=$(TOKEN)  (services start embedded on demand; make doctor tells which)"
 	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=8888 --no-browser $(ROOT_FLAG) \
 		--IdentityProvider.token=$(TOKEN) --ServerApp.root_dir=$(CURDIR) \
@@ -37,6 +38,7 @@ browser:
 	@[ "$(BACKENDLAB_SKIP_BROWSER)" = 1 ] || scripts/install-browser
 
 test: install browser
+	@mkdir -p $(MPLCONFIGDIR) $(IPYTHONDIR) $(JUPYTER_CONFIG_DIR) $(JUPYTER_RUNTIME_DIR)
 	$(PY) -m pytest tests notebooks solutions --nbval -p no:cacheprovider
 
 services:

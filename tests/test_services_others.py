@@ -19,14 +19,19 @@ def embedded(env, service):
     return service
 
 
+def real_if_given(env, service):
+    """Use the real service named in BACKENDLAB_TEST_<VAR> when set, else the embedded one."""
+    real = os.environ.get(f"BACKENDLAB_TEST_{service.env_var}")
+    if real:
+        env.setenv(service.env_var, real)
+    else:
+        embedded(env, service)
+    return service
+
+
 @pytest.fixture
 def kafka(clean_service_env):
-    real = os.environ.get("BACKENDLAB_TEST_KAFKA_BOOTSTRAP_SERVERS")
-    svc = KafkaService()
-    if real:
-        clean_service_env.setenv("KAFKA_BOOTSTRAP_SERVERS", real)
-    else:
-        embedded(clean_service_env, svc)
+    svc = real_if_given(clean_service_env, KafkaService())
     yield svc
     svc.stop()
 
@@ -76,12 +81,7 @@ def test_kafka_embedded_is_tansu_on_loopback(clean_service_env):
 
 @pytest.fixture
 def s3(clean_service_env):
-    real = os.environ.get("BACKENDLAB_TEST_S3_ENDPOINT_URL")
-    svc = S3Service()
-    if real:
-        clean_service_env.setenv("S3_ENDPOINT_URL", real)
-    else:
-        embedded(clean_service_env, svc)
+    svc = real_if_given(clean_service_env, S3Service())
     yield svc
     svc.stop()
 

@@ -38,6 +38,7 @@ from backendlab import servers
 
 MAX_RECORD = 1_000_000
 UPLOAD_MODES = ("buffered", "streamed", "thread", "process")
+POOL_NICENESS = 10  # pool processes yield the CPU to the event loop, so /health stays fast
 
 
 def add_arguments(parser) -> None:
@@ -175,7 +176,8 @@ class App:
         """Start the pool (warmed, so no request pays for a fork) and the job workers; on exit, stop
         them: pool processes ignore SIGTERM and would outlive uvicorn otherwise."""
         loop = asyncio.get_running_loop()
-        self.pool = ProcessPoolExecutor(max_workers=self.pool_workers)
+        self.pool = ProcessPoolExecutor(max_workers=self.pool_workers, initializer=os.nice,
+                                        initargs=(POOL_NICENESS,))
         await asyncio.gather(*(loop.run_in_executor(self.pool, os.getpid)
                                for _ in range(self.pool_workers)))
         workers = [asyncio.create_task(self._job_worker()) for _ in range(self.pool_workers)]
