@@ -1,5 +1,6 @@
 # backendlab: `make lab` to learn, `make test` to check everything. See README.md.
 PYTHON ?= python3
+LAB_PORT ?= 8888
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -29,8 +30,8 @@ $(STAMP): pyproject.toml
 
 lab: install
 	@mkdir -p $(MPLCONFIGDIR) $(IPYTHONDIR) $(JUPYTER_CONFIG_DIR) $(JUPYTER_RUNTIME_DIR)
-	@echo "JupyterLab on http://127.0.0.1:8888/lab?token=$(TOKEN)  (services start embedded on demand; make doctor tells which)"
-	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=8888 --no-browser $(ROOT_FLAG) \
+	@echo "JupyterLab on http://127.0.0.1:$(LAB_PORT)/lab?token=$(TOKEN)  (port taken? make lab LAB_PORT=8890)"
+	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(LAB_PORT) --ServerApp.port_retries=0 --no-browser $(ROOT_FLAG) \
 		--IdentityProvider.token=$(TOKEN) --ServerApp.root_dir=$(CURDIR) \
 		--LabApp.default_url=/lab/tree/notebooks/00-start-here.ipynb
 
