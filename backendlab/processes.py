@@ -3,13 +3,17 @@
 Every service and experiment server runs as a real process. Each one starts in its own process
 group, is asked to die with its parent (Linux PR_SET_PDEATHSIG), is registered for an atexit stop,
 and is stopped with TERM then KILL after a grace period (some programs ignore TERM for seconds).
+PR_SET_PDEATHSIG fires when the *thread* that forked the child ends, so every child is forked
+from one long-lived spawner thread: a first call from a short-lived worker thread is safe.
 """
 
 from __future__ import annotations
 
 import atexit
 import ctypes
+import ctypes.util
 import os
+import queue
 import signal
 import socket
 import subprocess
@@ -17,12 +21,17 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import IO
 
 _PR_SET_PDEATHSIG = 1
 _running: list["ManagedProcess"] = []
 _lock = threading.Lock()
+try:
+    _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+except OSError:
+    _libc = None
 
 
 def free_port() -> int:
@@ -41,13 +50,41 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-def _die_with_parent() -> None:
-    """Runs in the child before exec: ask the kernel to KILL it when the parent dies."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:
-        pass
+def die_with_parent() -> None:
+    """Ask Linux to KILL this process when its parent dies (also for pool and uvicorn workers)."""
+    if _libc is not None:
+        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() == 1:
+            os._exit(1)
+
+
+class _Spawner:
+    """One daemon thread that forks every child, so the death signal is tied to the process's life."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def popen(self, *args, **kwargs) -> subprocess.Popen:
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._serve, daemon=True, name="backendlab-spawner")
+                self._thread.start()
+        done: Future = Future()
+        self._jobs.put((done, args, kwargs))
+        return done.result()
+
+    def _serve(self) -> None:
+        while True:
+            done, args, kwargs = self._jobs.get()
+            try:
+                done.set_result(subprocess.Popen(*args, **kwargs))
+            except BaseException as exc:
+                done.set_exception(exc)
+
+
+_spawner = _Spawner()
 
 
 class ProcessFailed(RuntimeError):
@@ -56,12 +93,12 @@ class ProcessFailed(RuntimeError):
 
 @dataclass
 class ManagedProcess:
-    """A child process in its own group, with its output kept in a temp file for diagnosis."""
+    """A child process in its own group; its output goes to an unlinked temp file kept for diagnosis."""
 
     name: str
     argv: list[str]
     popen: subprocess.Popen
-    log_path: Path
+    log: IO[bytes]
     port: int | None = None
     stopped: bool = field(default=False, init=False)
 
@@ -75,8 +112,8 @@ class ManagedProcess:
     def output(self, limit: int = 4000) -> str:
         """The last `limit` characters the process wrote to stdout/stderr."""
         try:
-            return self.log_path.read_text(errors="replace")[-limit:]
-        except OSError:
+            return os.pread(self.log.fileno(), 1 << 20, 0).decode(errors="replace")[-limit:]
+        except (OSError, ValueError):
             return ""
 
     def wait_for_port(self, timeout: float = 20.0) -> "ManagedProcess":
@@ -113,7 +150,7 @@ class ManagedProcess:
         with _lock:
             if self in _running:
                 _running.remove(self)
-        self.log_path.unlink(missing_ok=True)
+        self.log.close()
 
     def _reap_group(self) -> None:
         """KILL any straggler left in the group (worker processes that ignore TERM)."""
@@ -131,15 +168,19 @@ class ManagedProcess:
 
 def start(name: str, argv: list[str], *, port: int | None = None, env: dict | None = None,
           cwd: str | os.PathLike | None = None) -> ManagedProcess:
-    """Start `argv` as a managed child; its output goes to a temp log removed when it stops."""
-    fd, log_name = tempfile.mkstemp(prefix=f"backendlab-{name}-", suffix=".log")
-    full_env = {**os.environ, **(env or {})}
-    with os.fdopen(fd, "wb") as log:
-        popen = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=full_env,
-            cwd=cwd, start_new_session=True, preexec_fn=_die_with_parent,
+    """Start `argv` as a managed child; its output goes to a temp file that no path names, so
+    nothing is left on disk even when this process is killed."""
+    log = tempfile.TemporaryFile(prefix=f"backendlab-{name}-")
+    try:
+        popen = _spawner.popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True,
+            preexec_fn=die_with_parent,
         )
-    proc = ManagedProcess(name=name, argv=argv, popen=popen, log_path=Path(log_name), port=port)
+    except BaseException:
+        log.close()
+        raise
+    proc = ManagedProcess(name=name, argv=argv, popen=popen, log=log, port=port)
     with _lock:
         _running.append(proc)
     return proc

@@ -57,3 +57,22 @@ def test_kernel_end_stops_embedded_services(clean_service_env, ending):
             psutil.Process(kernel_pid).kill()
             manager.cleanup_resources()
     assert gone(pids), f"still running after kernel {ending}: {pids}"
+
+
+def test_kernel_kill_stops_server_workers_and_their_pools(clean_service_env):
+    manager, client = start_new_kernel(kernel_name="python3")
+    try:
+        output = run(client, """
+import os, psutil
+from backendlab.servers import start_server
+server = start_server("eventloop", workers=2, pool_workers=2)
+print(os.getpid())
+print(sorted(p.pid for p in psutil.Process(server.pid).children(recursive=True)) + [server.pid])
+""")
+        kernel_pid, pids = (eval(line) for line in output.strip().splitlines()[-2:])
+        assert len(pids) >= 3, output
+    finally:
+        client.stop_channels()
+    psutil.Process(kernel_pid).kill()
+    manager.cleanup_resources()
+    assert gone(pids), f"server processes outlived the killed kernel: {pids}"

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import psutil
@@ -41,7 +42,19 @@ def test_stop_kills_a_group_that_ignores_term():
     assert time.monotonic() - started < 5
     assert wait_gone(proc.pid) and wait_gone(child)
     assert proc not in processes.running()
-    assert not proc.log_path.exists()
+    assert proc.log.closed
+
+
+def test_a_child_started_from_a_short_lived_thread_outlives_the_thread():
+    started = []
+    worker = threading.Thread(target=lambda: started.append(processes.start("sleeper", ["sleep", "30"])))
+    worker.start()
+    worker.join()
+    time.sleep(0.3)
+    try:
+        assert started[0].alive(), "the child died with the thread that asked for it"
+    finally:
+        started[0].stop()
 
 
 def test_children_die_when_their_parent_is_killed():

@@ -26,6 +26,7 @@ SERVERS: dict[str, str] = {
 }
 
 _OPTIONS_VAR = "BACKENDLAB_SERVER_OPTIONS"
+_MODULE_VAR = "BACKENDLAB_SERVER_MODULE"
 
 
 def module(name: str):
@@ -57,8 +58,16 @@ def serve(name: str, argv: list[str]) -> None:
     args = vars(parser_for(name).parse_args(argv))
     port, workers = args.pop("port"), args.pop("workers")
     os.environ[_OPTIONS_VAR] = json.dumps(args)
-    uvicorn.run(f"{SERVERS[name]}:create_app", factory=True, host="127.0.0.1", port=port,
+    os.environ[_MODULE_VAR] = SERVERS[name]
+    uvicorn.run("backendlab.servers:worker_app", factory=True, host="127.0.0.1", port=port,
                 workers=workers, log_level="warning", timeout_graceful_shutdown=2)
+
+
+def worker_app():
+    """The app factory uvicorn calls in each worker: the worker dies with its parent, then builds
+    the named server's app (uvicorn's supervisor does not stop workers whose parent was killed)."""
+    processes.die_with_parent()
+    return importlib.import_module(os.environ[_MODULE_VAR]).create_app()
 
 
 @dataclass
