@@ -205,7 +205,7 @@ def test_lab01_fails_a_handler_that_buffers_the_body_on_latency_and_memory():
     assert verdicts == [True, True, True, False, False], str(report)
     latency, memory = (result.message for result in report.results[3:])
     assert re.search(r"/health took \d+ ms \(p99\) during a 20 MB upload, limit 1000 ms", latency)
-    assert re.search(r"memory grew by \d+ MB during a 20 MB upload, limit 5 MB: you are holding",
+    assert re.search(r"memory grew by \d+ MB during a 20 MB upload, limit 10 MB: you are holding",
                      memory)
 
 

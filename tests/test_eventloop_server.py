@@ -1,6 +1,7 @@
 """The eventloop server: its parsers agree, every mode counts rows right, bad input gets the right
 4xx with a JSON message, limits refuse with Retry-After, and nothing is left on disk or running."""
 
+import random
 import socket
 import time
 
@@ -10,7 +11,7 @@ import pytest
 
 from backendlab import datasets
 from backendlab.servers import eventloop, start_server
-from backendlab.servers.eventloop import ChunkParser, Refused, parse_text, record_end
+from backendlab.servers.eventloop import ChunkParser, RecordBoundary, Refused, parse_text
 
 CSV = {"content-type": "text/csv"}
 
@@ -29,10 +30,39 @@ def test_chunked_parse_agrees_with_whole_parse_at_any_chunk_size(chunk_size):
     assert chunked == {"rows": info.rows + 1, "malformed": info.malformed}
 
 
-def test_record_end_skips_newlines_inside_quotes():
-    assert record_end('a,b\n1,"x\ny') == 4
-    assert record_end('a,b\n1,"x\ny"\n2') == 12
-    assert record_end("no newline") == 0
+def test_record_boundary_skips_newlines_inside_quotes():
+    assert RecordBoundary().scan('a,b\n1,"x\ny') == 4
+    assert RecordBoundary().scan('a,b\n1,"x\ny"\n2') == 12
+    assert RecordBoundary().scan("no newline") == 0
+
+
+def test_a_quote_inside_an_unquoted_field_is_a_literal_as_in_csv():
+    text = 'label,n\ntv 5" screen,1\nradio,2\n'
+    assert RecordBoundary().scan(text) == len(text)
+
+
+TRICKY = ('name,a,b\n"Smith, Jane",1,2\ntv 5" screen,3,4\n"multi\nline ""quoted""",5,6\n'
+          'x"y"z,7,8\n"closed"tail,9,10\nshort,1\n\n' + "plain,1,2\n" * 50)
+
+
+@pytest.mark.parametrize("size", [1, 3, 7, 64, 4096])
+def test_streamed_counts_equal_the_whole_text_parse_for_any_chunking(size):
+    data = TRICKY.encode()
+    parser = ChunkParser()
+    for i in range(0, len(data), size):
+        parser.feed(data[i:i + size])
+    assert parser.close() == parse_text(TRICKY)
+
+
+def test_an_unclosed_quote_is_refused_without_rescanning_the_carry():
+    parser = ChunkParser(max_record=1_000_000)
+    parser.feed(b'a,b\n1,"x\n')
+    line = b"2,3\n" * 16_000
+    started = time.perf_counter()
+    with pytest.raises(Refused, match="longer than"):
+        for _ in range(20):
+            parser.feed(line)
+    assert time.perf_counter() - started < 1.0, "each chunk must be scanned once, not the whole carry"
 
 
 def test_last_row_without_newline_is_counted():
@@ -235,3 +265,39 @@ def test_two_uvicorn_workers_both_answer():
         while len(pids) < 2 and time.monotonic() < deadline:
             pids.add(httpx.get(srv.url + "/health", headers={"connection": "close"}).json()["pid"])
         assert len(pids) == 2
+
+
+def test_record_boundaries_match_the_csv_module_on_random_text():
+    rng = random.Random(7)
+    for _ in range(400):
+        text = "h1,h2,h3\n" + "".join(rng.choice('ab",\n') for _ in range(rng.randint(0, 60)))
+        data = text.encode()
+        parser = ChunkParser()
+        cut = 0
+        while cut < len(data):
+            step = rng.randint(1, 9)
+            parser.feed(data[cut:cut + step])
+            cut += step
+        assert parser.close() == parse_text(text), repr(text)
+
+
+def test_a_dead_pool_worker_gets_503_then_the_pool_is_replaced(spool, sample):
+    data, info = sample
+    with start_server("eventloop", spool_dir=spool, pool_workers=2) as srv:
+        victim = psutil.Process(srv.pid).children()[0]
+        victim.kill()
+        victim.wait(5)
+        first = httpx.post(srv.url + "/upload/process", content=data, headers=CSV, timeout=30)
+        assert first.status_code == 503 and first.headers["retry-after"]
+        assert "restarted" in first.json()["error"]
+        again = httpx.post(srv.url + "/upload/process", content=data, headers=CSV, timeout=30)
+        assert again.status_code == 200 and again.json()["rows"] == info.rows
+        job = httpx.post(srv.url + "/jobs", content=data, headers=CSV).json()
+        assert wait_until(lambda: httpx.get(srv.url + job["status_url"]).json()["status"] == "done")
+    assert list(spool.iterdir()) == []
+
+
+def test_content_type_parameters_other_than_charset_are_accepted(server):
+    response = httpx.post(server.url + "/upload/streamed", content=b"a,b\n1,2\n",
+                          headers={"content-type": "text/csv; header=present; charset=UTF-8"})
+    assert response.status_code == 200 and response.json()["rows"] == 1

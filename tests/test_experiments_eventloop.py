@@ -35,8 +35,8 @@ def test_to_thread_still_stalls_the_loop_a_process_pool_does_not():
     result = ex.offload(csv_mb=8, parses=2, rounds=1, progress=False)
     thread, process = result.runs["thread"], result.runs["process"]
     assert thread.statuses == process.statuses == [200, 200]
-    assert thread.p99 > 0.05
-    assert result.p99_ratio() > 2
+    assert thread.p90 > 0.05
+    assert result.p90_ratio() > 2
     assert result.leftover_files == 0
     assert 0 < result.free_cores <= 2.2
     assert thread.throughput > 0 and process.throughput > 0
@@ -73,7 +73,7 @@ def test_bad_inputs_get_the_right_status_and_leave_nothing_on_disk():
     result = ex.bad_inputs(max_mb=0.5)
     statuses = [status for _, status, _ in result.table()]
     assert statuses == [200, 415, 413, 400, 0]
-    assert '"malformed"' in result.cases[0].answer
+    assert result.malformed_counted == result.malformed_sent > 0
     assert all('"error"' in c.answer for c in result.cases[1:4])
-    assert result.cases[-1].answer.endswith(": 0")
+    assert result.spooled_after_hang_up == 0
     assert result.leftover_files == 0

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import socket
 import tempfile
@@ -154,8 +155,9 @@ class OffloadRun:
         return [v for probe in self.probes for v in probe.latency]
 
     @property
-    def p99(self) -> float:
-        return percentiles(self.latency, (99,))[99]
+    def p90(self) -> float:
+        """The latency nine probes in ten beat: a long stall moves it, one unlucky sample cannot."""
+        return percentiles(self.latency, (90,))[90]
 
     @property
     def throughput(self) -> float:
@@ -171,8 +173,8 @@ class OffloadComparison:
     leftover_files: int
     free_cores: float
 
-    def p99_ratio(self, slow: str = "thread", fast: str = "process") -> float:
-        return self.runs[slow].p99 / self.runs[fast].p99
+    def p90_ratio(self, slow: str = "thread", fast: str = "process") -> float:
+        return self.runs[slow].p90 / self.runs[fast].p90
 
     def throughput_ratio(self, fast: str = "process", slow: str = "thread") -> float:
         return self.runs[fast].throughput / self.runs[slow].throughput
@@ -186,7 +188,7 @@ class OffloadComparison:
 
     def summary(self) -> dict[str, dict]:
         return {**{mode: {"ok": run.statuses.count(200), "batches": len(run.seconds),
-                          "MB/s": round(run.throughput, 1), "p99_ms": round(run.p99 * 1000, 1)}
+                          "MB/s": round(run.throughput, 1), "p90_ms": round(run.p90 * 1000, 1)}
                    for mode, run in self.runs.items()},
                 "free_cores": round(self.free_cores, 2), "leftover_files": self.leftover_files}
 
@@ -205,7 +207,7 @@ def _batch(url: str, path: Path, run: OffloadRun, idle: float) -> None:
 
 
 def offload(csv_mb: float = 20, parses: int = 4, modes: tuple[str, ...] = ("thread", "process"),
-            *, rounds: int = 2, idle: float = 0.2, progress: bool = True) -> OffloadComparison:
+            *, rounds: int = 3, idle: float = 0.2, progress: bool = True) -> OffloadComparison:
     """Send `parses` uploads at once (together `csv_mb` MB), alternating modes for `rounds` rounds.
 
     Alternating on one server makes any load from other programs hit both modes alike; one
@@ -515,8 +517,18 @@ class BadInputCase:
 
 @dataclass
 class BadInputResult:
+    """Every bad input's answer, the malformed rows the good-but-messy CSV held, and what stayed
+    spooled after a client hung up (files still open, files left on disk)."""
+
     cases: list[BadInputCase]
     leftover_files: int
+    malformed_sent: int
+    spooled_after_hang_up: int
+
+    @property
+    def malformed_counted(self) -> int:
+        """How many malformed rows the server reported for the messy CSV."""
+        return json.loads(self.cases[0].answer)["malformed"]
 
     def status(self, case: str) -> int:
         return next(c.status for c in self.cases if c.case == case)
@@ -557,4 +569,4 @@ def bad_inputs(max_mb: float = 1) -> BadInputResult:
         cases.append(BadInputCase("client hung up mid-upload", 0,
                                   f"spooled files still open: {stats['spooled']}"))
         leftover = len(list(spool.iterdir()))
-    return BadInputResult(cases, leftover)
+    return BadInputResult(cases, leftover, info.malformed, stats["spooled"])

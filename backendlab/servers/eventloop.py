@@ -24,9 +24,11 @@ import contextlib
 import csv
 import io
 import os
+import re
 import tempfile
 import uuid
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -34,7 +36,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from backendlab import servers
+from backendlab import processes, servers
 
 MAX_RECORD = 1_000_000
 UPLOAD_MODES = ("buffered", "streamed", "thread", "process")
@@ -100,6 +102,12 @@ def parse_text(text: str) -> dict:
     return counter.result()
 
 
+def pool_worker_init() -> None:
+    """Pool workers yield the CPU to the event loop (lower priority) and die with the server."""
+    os.nice(POOL_NICENESS)
+    processes.die_with_parent()
+
+
 def parse_file(path: str) -> dict:
     """Read and parse a spooled CSV file whole (run in a thread or a pool process)."""
     try:
@@ -110,12 +118,63 @@ def parse_file(path: str) -> dict:
     return parse_text(text)
 
 
-def record_end(text: str) -> int:
-    """Index just past the last newline that ends a record (an even number of quotes before it)."""
-    cut = text.rfind("\n")
-    while cut >= 0 and text.count('"', 0, cut) % 2:
-        cut = text.rfind("\n", 0, cut)
-    return cut + 1
+class RecordBoundary:
+    """Finds where complete CSV records end in text that arrives in pieces, in one forward pass.
+
+    It follows the csv module's rule: a quote opens a quoted field only at the start of a field;
+    inside one, `""` is a quote and a newline belongs to the field. Its state carries from piece
+    to piece, so each character is looked at once however the text is split, and the work is a
+    few C-level searches per quoted field rather than Python code per character.
+    """
+
+    _QUOTE_AT_FIELD_START = re.compile(r'(?<=[,\n])"')
+    FIELD_START, UNQUOTED, QUOTED, QUOTE_IN_QUOTED = range(4)
+
+    def __init__(self):
+        self.state = self.FIELD_START
+
+    def scan(self, text: str, start: int = 0) -> int:
+        """Scan text[start:]; return the index just past the last record end in it (0 if none)."""
+        end, pos = 0, start
+        while pos < len(text):
+            if self.state == self.QUOTED:
+                pos = self._leave_quotes(text, pos)
+                continue
+            if self.state == self.QUOTE_IN_QUOTED:
+                self.state = self.QUOTED if text[pos] == '"' else self.UNQUOTED
+                pos += self.state == self.QUOTED
+                continue
+            if self.state == self.FIELD_START and text[pos] == '"':
+                self.state, pos = self.QUOTED, pos + 1
+                continue
+            opening = self._QUOTE_AT_FIELD_START.search(text, pos)
+            stop = opening.start() if opening else len(text)
+            newline = text.rfind("\n", pos, stop)
+            if newline >= 0:
+                end = newline + 1
+            if opening:
+                self.state, pos = self.QUOTED, stop + 1
+            else:
+                tail = text[max(pos, end):]
+                if tail:
+                    self.state = self.FIELD_START if tail.endswith(",") else self.UNQUOTED
+                elif newline >= 0:
+                    self.state = self.FIELD_START
+                pos = len(text)
+        return end
+
+    def _leave_quotes(self, text: str, pos: int) -> int:
+        """Inside a quoted field: find its closing quote (skipping `""`); return where to go on."""
+        quote = text.find('"', pos)
+        if quote < 0:
+            return len(text)
+        if quote + 1 == len(text):
+            self.state = self.QUOTE_IN_QUOTED
+            return len(text)
+        if text[quote + 1] == '"':
+            return quote + 2
+        self.state = self.UNQUOTED
+        return quote + 1
 
 
 class ChunkParser:
@@ -124,12 +183,13 @@ class ChunkParser:
     def __init__(self, max_record: int = MAX_RECORD):
         self._decoder = codecs.getincrementaldecoder("utf-8")()
         self._carry = ""
+        self._boundary = RecordBoundary()
         self._max_record = max_record
         self.counter = CsvCounter()
 
     def feed(self, chunk: bytes) -> None:
         text = self._carry + self._decode(chunk)
-        cut = record_end(text)
+        cut = self._boundary.scan(text, len(self._carry))
         self._parse(text[:cut])
         self._carry = text[cut:]
         if len(self._carry) > self._max_record:
@@ -176,8 +236,7 @@ class App:
         """Start the pool (warmed, so no request pays for a fork) and the job workers; on exit, stop
         them: pool processes ignore SIGTERM and would outlive uvicorn otherwise."""
         loop = asyncio.get_running_loop()
-        self.pool = ProcessPoolExecutor(max_workers=self.pool_workers, initializer=os.nice,
-                                        initargs=(POOL_NICENESS,))
+        self.pool = ProcessPoolExecutor(max_workers=self.pool_workers, initializer=pool_worker_init)
         await asyncio.gather(*(loop.run_in_executor(self.pool, os.getpid)
                                for _ in range(self.pool_workers)))
         workers = [asyncio.create_task(self._job_worker()) for _ in range(self.pool_workers)]
@@ -243,9 +302,10 @@ class App:
         media, _, params = ctype.partition(";")
         if media.strip().lower() != "text/csv":
             raise Refused(415, f"expected Content-Type text/csv, got {ctype or 'none'!r}")
-        charset = params.strip().lower().removeprefix("charset=").strip('"')
-        if params.strip() and charset not in ("utf-8", "utf8"):
-            raise Refused(415, f"only UTF-8 CSV is accepted, got {params.strip()!r}")
+        options = dict(part.strip().lower().partition("=")[::2] for part in params.split(";") if part.strip())
+        charset = options.get("charset", "utf-8").strip('"')
+        if charset not in ("utf-8", "utf8"):
+            raise Refused(415, f"only UTF-8 CSV is accepted, got charset {charset!r}")
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > self.max_bytes:
             raise Refused(413, f"body of {int(length)} bytes is over the {self.max_bytes}-byte limit")
@@ -288,9 +348,20 @@ class App:
     async def _parse_process(self, request: Request) -> dict:
         path = await self._spool(request)
         try:
-            return await asyncio.get_running_loop().run_in_executor(self.pool, parse_file, str(path))
+            return await self._in_pool(path)
         finally:
             self._unspool(path)
+
+    async def _in_pool(self, path: Path) -> dict:
+        """Parse a spooled file in the pool; a pool whose worker died is replaced, and the request
+        that met it is told to retry (503) instead of getting a 500."""
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.pool, parse_file, str(path))
+        except BrokenProcessPool:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = ProcessPoolExecutor(max_workers=self.pool_workers, initializer=pool_worker_init)
+            raise Refused(503, "a parse worker died; the pool was restarted, try again",
+                          {"Retry-After": self.retry_after}) from None
 
     async def _spool(self, request: Request) -> Path:
         """Write the body to a temp file chunk by chunk; remove it if the upload fails midway."""
@@ -310,15 +381,16 @@ class App:
         self.spooled -= 1
 
     async def _job_worker(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             job_id, path = await self.queue.get()
             job = self.jobs[job_id]
             job["status"] = "running"
             try:
-                job.update(await loop.run_in_executor(self.pool, parse_file, str(path)), status="done")
+                job.update(await self._in_pool(path), status="done")
             except Refused as exc:
                 job.update(status="failed", error=exc.message)
+            except Exception as exc:
+                job.update(status="failed", error=f"{type(exc).__name__}: {exc}")
             finally:
                 self._unspool(path)
 
