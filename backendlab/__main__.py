@@ -13,7 +13,7 @@ def _doctor(_: list[str]) -> int:
     print(report)
     stop_embedded()
     if not report.ok:
-        print("\nA configured service does not answer: see the note in its row for the fix.")
+        print("\nA service does not answer: the note in its row says how to fix it.")
     return 0 if report.ok else 1
 
 
@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="python -m backendlab", description=__doc__)
     parser.add_argument("command", choices=sorted(COMMANDS))
+    if argv[:1] in (["-h"], ["--help"]):
+        parser.print_help()
+        return 0
     if not argv or argv[0] not in COMMANDS:
         parser.print_help()
         return 2

@@ -8,10 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import matplotlib
-
-if matplotlib.get_backend().lower() == "agg" or not matplotlib.get_backend():
-    matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 PALETTE = ["#d1495b", "#00798c", "#edae49", "#30638e", "#66a182", "#8d96a3"]
 STYLE = {
@@ -145,3 +142,4 @@ def ttl_countdown(times, remaining_ms, ttl: float, title: str = "A Redis key's T
     ax.set_ylabel("seconds left")
     ax.legend()
     return finish(fig, title)
+

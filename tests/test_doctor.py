@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import psutil
+
 from backendlab import processes
 from backendlab.services.redis import RedisService
 from backendlab.services.sql import SQLService
@@ -57,9 +59,9 @@ def test_unreachable_configured_service_fails_with_the_fix():
 
 
 def test_doctor_leaves_nothing_running():
-    before = {p.pid for p in __import__("psutil").process_iter()}
+    before = {p.pid for p in psutil.process_iter()}
     run_doctor({"BACKENDLAB_EMBEDDED": "1"})
-    import psutil
+    marks = ("tansu", "moto.server", "redis-server 127.0.0.1:", "fakeredis_server")
     left = [p for p in psutil.process_iter(["cmdline"]) if p.pid not in before
-            and any(s in " ".join(p.info["cmdline"] or []) for s in ("tansu", "moto.server", "redis-server --port"))]
+            and any(mark in " ".join(p.info["cmdline"] or []) for mark in marks)]
     assert left == []

@@ -23,6 +23,8 @@ def service(request, clean_service_env):
     else:
         clean_service_env.setenv("BACKENDLAB_EMBEDDED", "1")
         clean_service_env.setenv("BACKENDLAB_REDIS_ENGINE", request.param)
+        if svc.engine() != request.param:
+            pytest.skip(f"{request.param} is not installed here")
     svc.expected_mode = "real" if request.param == "real" else "embedded"
     yield svc
     svc.stop()
@@ -68,13 +70,16 @@ def test_child_process_sees_the_same_data(service, client, unique):
     assert out.stdout.split() == [service.address(), "from-parent"]
 
 
-def test_embedded_server_stops_with_the_service(service):
-    address = service.address()
-    port = int(address.rsplit(":", 1)[1].split("/")[0])
-    service.stop()
-    if service.expected_mode == "embedded":
-        assert not processes.port_open("127.0.0.1", port)
-        assert f"BACKENDLAB_SHARED_REDIS_URL" not in os.environ
+@pytest.mark.parametrize("engine", ["redis-server", "fakeredis"])
+def test_embedded_server_stops_with_the_service(clean_service_env, engine):
+    clean_service_env.setenv("BACKENDLAB_EMBEDDED", "1")
+    clean_service_env.setenv("BACKENDLAB_REDIS_ENGINE", engine)
+    svc = RedisService()
+    port = int(svc.address().rsplit(":", 1)[1].split("/")[0])
+    assert processes.port_open("127.0.0.1", port)
+    svc.stop()
+    assert not processes.port_open("127.0.0.1", port)
+    assert "BACKENDLAB_SHARED_REDIS_URL" not in os.environ
 
 
 def test_configured_but_down_gives_one_clear_message(clean_service_env):

@@ -70,7 +70,7 @@ class Service:
             return None
         return config.get(self.env_var) or None
 
-    def fix_hint(self, address: str) -> str:
+    def fix_hint(self) -> str:
         return (f"start it (`docker compose up -d {self.compose_service}` from the project root), "
                 f"or unset {self.env_var} to use the embedded one")
 
@@ -96,7 +96,7 @@ class Service:
             except Exception as exc:
                 raise ServiceUnavailable(
                     f"{self.name}: {self.env_var}={real} does not answer ({_short(exc)}). "
-                    f"Fix: {self.fix_hint(real)}."
+                    f"Fix: {self.fix_hint()}."
                 ) from None
             return real, "real"
         try:
@@ -115,7 +115,8 @@ class Service:
         try:
             address = self.address()
         except ServiceUnavailable as exc:
-            return ServiceInfo(self.name, "real", self.configured() or "", "", False, str(exc))
+            mode = "real" if self.configured() else "embedded"
+            return ServiceInfo(self.name, mode, self.configured() or "", "", False, str(exc))
         try:
             version = self.probe(address)
             return ServiceInfo(self.name, self._mode, address, version, True, self.describe())

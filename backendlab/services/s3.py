@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 
 import boto3
-import httpx
 from botocore.config import Config
 
 from backendlab import config, processes
@@ -46,9 +45,7 @@ class S3Service(Service):
         port = processes.free_port()
         argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
         self._embedded = processes.start("s3", argv, port=port).wait_for_port()
-        url = f"http://127.0.0.1:{port}"
-        httpx.post(f"{url}/moto-api/reset", timeout=5)
-        return url
+        return f"http://127.0.0.1:{port}"
 
     def describe(self) -> str:
         return "" if self._mode == "real" else "embedded moto server (presign rules not enforced)"

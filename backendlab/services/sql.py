@@ -6,6 +6,7 @@ SQLite needs no server process; the temp folder is removed when the process that
 from __future__ import annotations
 
 import atexit
+from contextlib import closing
 import shutil
 import sqlite3
 import tempfile
@@ -30,7 +31,7 @@ class SQLService(Service):
     compose_service = "postgres"
 
     def probe(self, address: str) -> str:
-        with connect(address) as conn:
+        with closing(connect(address)) as conn:
             if address.startswith("sqlite"):
                 return "SQLite " + conn.execute("select sqlite_version()").fetchone()[0]
             return "PostgreSQL " + conn.execute("show server_version").fetchone()[0]
