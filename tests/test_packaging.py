@@ -1,8 +1,10 @@
-"""The conda/Binder environment installs the same package as pyproject.toml, on a Python it allows."""
+"""The conda and Binder environments install this package from pyproject.toml (the one list of
+dependencies), on a Python it allows."""
 
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 from packaging.specifiers import SpecifierSet
 
@@ -15,13 +17,22 @@ def test_environment_yml_installs_this_package_with_its_dev_extras():
     assert pip_section == ["-e .[dev]"], "dependencies belong in pyproject.toml only"
 
 
-def test_environment_python_satisfies_requires_python():
-    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+@pytest.mark.parametrize("path", ["environment.yml", "binder/environment.yml"])
+def test_environment_python_satisfies_requires_python(path):
+    env = yaml.safe_load((ROOT / path).read_text())
     python = next(dep for dep in env["dependencies"] if isinstance(dep, str) and dep.startswith("python="))
     required = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
     assert python.split("=", 1)[1] + ".0" in SpecifierSet(required)
 
 
-def test_question_banks_ship_with_the_package():
+def test_binder_installs_the_package_after_the_repository_is_copied():
+    env = yaml.safe_load((ROOT / "binder/environment.yml").read_text())
+    assert not any(isinstance(dep, dict) for dep in env["dependencies"]), "no pip section before the copy"
+    post_build = ROOT / "binder/postBuild"
+    assert 'pip install --no-cache-dir -e ".[dev]"' in post_build.read_text()
+    assert post_build.stat().st_mode & 0o100, "postBuild must be executable"
+
+
+def test_question_banks_are_declared_package_data():
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "questions/*.yaml" in config["tool"]["setuptools"]["package-data"]["backendlab"]
