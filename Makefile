@@ -13,7 +13,7 @@ export IPYTHONDIR := $(CURDIR)/.cache/ipython
 export JUPYTER_CONFIG_DIR := $(CURDIR)/.cache/jupyter/config
 export JUPYTER_RUNTIME_DIR := $(CURDIR)/.cache/jupyter/runtime
 
-.PHONY: install lab test services services-down labs doctor browser clean
+.PHONY: install lab test services services-down labs doctor bench browser clean
 
 install: $(STAMP)
 
@@ -56,6 +56,9 @@ labs: install
 
 doctor: install
 	$(PY) -m backendlab doctor
+
+bench: install
+	$(PY) -m backendlab bench ratelimit
 
 clean:
 	rm -rf $(VENV) .cache

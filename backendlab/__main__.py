@@ -1,4 +1,4 @@
-"""Command line: `python -m backendlab doctor | serve NAME | labs [--check]`."""
+"""Command line: `python -m backendlab doctor | serve NAME | labs [--check] | bench NAME`."""
 
 from __future__ import annotations
 
@@ -37,7 +37,13 @@ def _labs(argv: list[str]) -> int:
     return labs.main(argv)
 
 
-COMMANDS = {"doctor": _doctor, "serve": _serve, "labs": _labs}
+def _bench(argv: list[str]) -> int:
+    from backendlab import bench
+
+    return bench.main(argv)
+
+
+COMMANDS = {"doctor": _doctor, "serve": _serve, "labs": _labs, "bench": _bench}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,8 +28,11 @@ TOPICS = (
           "errors in handlers, in-process pub/sub vs Redis pub/sub vs Kafka"),
     Topic("04", "slow-endpoint", "Diagnosing a slow endpoint",
           "N+1 queries, missing indexes, pagination, blocking code, middleware, slow downstreams"),
-    Topic("05", "caching", "Caching with Redis", "TTL, cache-aside, key design, invalidation, stampedes"),
-    Topic("06", "rate-limiting", "Rate limiting", "algorithms, in memory vs Redis across instances"),
+    Topic("05", "caching", "Caching with Redis",
+          "cache-aside, TTL, key design, invalidation, stampedes, in-process vs Redis, Redis down"),
+    Topic("06", "rate-limiting", "Rate limiting",
+          "algorithms, in memory vs Redis across instances, races, 429 and Retry-After, whom to count, "
+          "Redis down"),
     Topic("07", "kafka-retries", "Kafka retries and dead letters",
           "retries, backoff, dead-letter topics, a notification router"),
     Topic("08", "realtime-notifications", "Real-time notifications",

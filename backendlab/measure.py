@@ -1,4 +1,5 @@
-"""Measurements the experiments rest on: a latency probe, percentiles, and RSS sampling.
+"""Measurements the experiments rest on: a latency probe, percentiles, RSS sampling, and Redis
+round trips.
 
 The probe is open-loop: it sends a request every `interval` seconds whether or not earlier ones have
 answered, and times each from when it was due. A closed-loop probe (wait for the answer, then send
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 import httpx
 import numpy as np
 import psutil
+import redis
 
 
 def percentiles(values, points=(50, 90, 99)) -> dict[int, float]:
@@ -229,3 +231,24 @@ def free_cores(n: int = 2, seconds: float = 0.3) -> float:
     spinners = [subprocess.Popen([sys.executable, "-c", _SPIN, str(seconds)],
                                  stdout=subprocess.PIPE, text=True) for _ in range(n)]
     return sum(float(p.communicate()[0]) for p in spinners) / seconds
+
+
+class RedisRoundTrips:
+    """A redis-py client (`.client`) whose round trips are counted in `.count`: every command
+    packet its connections send, so a pipeline or a script call counts once."""
+
+    def __init__(self, url: str):
+        counter = self
+
+        class CountingConnection(redis.Connection):
+            def send_packed_command(self, command, check_health=True):
+                counter.count += 1
+                return super().send_packed_command(command, check_health)
+
+        self.count = 0
+        self.client = redis.Redis(connection_pool=redis.ConnectionPool.from_url(
+            url, connection_class=CountingConnection))
+
+    def close(self) -> None:
+        self.client.close()
+        self.client.connection_pool.disconnect()

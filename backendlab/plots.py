@@ -83,6 +83,36 @@ def bars(values: Mapping[str, float], ylabel: str, title: str, log: bool = False
     return finish(fig, title)
 
 
+def lines(x, series: Mapping[str, list[float]], xlabel: str, ylabel: str, title: str):
+    """One line with markers per label over the same x values."""
+    fig, (ax,) = figure(width=7)
+    for label, values in series.items():
+        ax.plot(x, values, "o-", linewidth=1.8, label=label)
+    ax.set_xticks(list(x))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    return finish(fig, title)
+
+
+def bar_panels(panels: Mapping[str, Mapping[str, float]], title: str, fmt: str = "{:.2f}"):
+    """Side-by-side bar charts, one per panel title, each with the same labels and colours."""
+    fig, axes = figure(ncols=len(panels), width=3.6 * len(panels), height=3.4)
+    for ax, (name, values) in zip(axes, panels.items()):
+        labels = list(values)
+        rects = ax.bar(range(len(labels)), [values[k] for k in labels],
+                       color=PALETTE[: len(labels)], label=labels)
+        for rect, label in zip(rects, labels):
+            ax.annotate(fmt.format(values[label]),
+                        (rect.get_x() + rect.get_width() / 2, rect.get_height()),
+                        ha="center", va="bottom", fontsize=9)
+        ax.set_xticks([])
+        ax.set_title(name, fontsize=10)
+    axes[0].legend(loc="upper center", bbox_to_anchor=(len(panels) / 2 + 0.1, -0.05),
+                   ncol=len(next(iter(panels.values()))), fontsize=9)
+    return finish(fig, title)
+
+
 def latency_with_bars(series: Mapping[str, tuple], values: Mapping[str, float], ylabel: str,
                       title: str, fmt: str = "{:.0f}"):
     """Probe latency over time (left, log ms) next to one bar per label (right), same colours."""
@@ -143,3 +173,96 @@ def ttl_countdown(times, remaining_ms, ttl: float, title: str = "A Redis key's T
     ax.legend()
     return finish(fig, title)
 
+
+def latency_strip(series: Mapping[str, list[float]], title: str, log: bool = True):
+    """One column of dots per label (each a request's latency in s, shown in ms), median marked."""
+    fig, (ax,) = figure(width=7)
+    for index, (label, values) in enumerate(series.items()):
+        ms = sorted(v * 1000 for v in values)
+        ax.plot([index] * len(ms), ms, "o", alpha=0.5, color=PALETTE[index % len(PALETTE)])
+        if ms:
+            median = ms[len(ms) // 2]
+            ax.hlines(median, index - 0.25, index + 0.25, color="black")
+            ax.annotate(f"median {median:.1f} ms", (index + 0.28, median), va="center", fontsize=9)
+    ax.set_xticks(range(len(series)), list(series))
+    ax.set_xlim(-0.5, len(series) - 0.2)
+    ax.set_ylabel("latency (ms)")
+    if log:
+        ax.set_yscale("log")
+    return finish(fig, title)
+
+
+def ratio_lines(x, series: Mapping[str, list[float]], xlabel: str, title: str, logx: bool = True):
+    """One line per label of ratios (0 to 1) against `x`, e.g. hit and stale ratios against TTL."""
+    fig, (ax,) = figure(width=7)
+    for label, values in series.items():
+        ax.plot(x, values, "o-", label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("share of reads")
+    ax.set_ylim(0, 1.05)
+    if logx:
+        ax.set_xscale("log")
+    ax.legend()
+    return finish(fig, title)
+
+
+def keys_alive(times, alive, ttl: float, title: str = "Cached keys expiring on their TTL"):
+    """How many keys exist over time, with the TTL they were given marked."""
+    fig, (ax,) = figure(width=7)
+    ax.step(times, alive, where="post", label="keys in Redis")
+    ax.axvline(ttl, color=PALETTE[3], linestyle=":", label=f"TTL: {ttl:g} s")
+    ax.set_xlabel("time since the first page was asked for (s)")
+    ax.set_ylabel("keys")
+    ax.legend()
+    return finish(fig, title)
+
+
+def grouped_bars(groups: Mapping[str, Mapping[str, float]], ylabel: str, title: str,
+                 fmt: str = "{:.0f}"):
+    """Bars grouped by outer label, one colour per inner label, values written on top."""
+    fig, (ax,) = figure(width=8)
+    inner = list(dict.fromkeys(name for values in groups.values() for name in values))
+    width = 0.8 / max(len(inner), 1)
+    for i, name in enumerate(inner):
+        xs = [g + (i - (len(inner) - 1) / 2) * width for g in range(len(groups))]
+        heights = [values.get(name, 0) for values in groups.values()]
+        rects = ax.bar(xs, heights, width, label=name, color=PALETTE[i % len(PALETTE)])
+        ax.bar_label(rects, labels=[fmt.format(value) for value in heights], fontsize=8)
+    ax.set_xticks(range(len(groups)), list(groups))
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    return finish(fig, title)
+
+
+def outage_timeline(times, latency, outcomes, down_at: float, up_at: float, title: str):
+    """Each request's latency (s, shown in ms) over time, coloured by outcome, outage shaded."""
+    fig, (ax,) = figure()
+    colors = {}
+    for outcome in dict.fromkeys(outcomes):
+        colors[outcome] = PALETTE[len(colors) % len(PALETTE)]
+        points = [(t, v * 1000) for t, v, o in zip(times, latency, outcomes) if o == outcome]
+        ax.plot([t for t, _ in points], [v for _, v in points], ".", markersize=4,
+                color=colors[outcome], label=outcome)
+    ax.axvspan(down_at, up_at, color=PALETTE[5], alpha=0.2, label="cache down")
+    ax.set_xlabel("time since start (s)")
+    ax.set_ylabel("latency (ms)")
+    ax.set_yscale("log")
+    ax.legend(ncol=4)
+    return finish(fig, title)
+
+
+def admitted_over_time(series: Mapping[str, tuple], title: str, limit: float | None = None,
+                       marker: tuple[float, str] | None = None, xlabel: str = "time (s)"):
+    """Cumulative admitted requests per label of (times, totals), as steps; optionally a dashed
+    line at `limit` and a vertical `marker` (time, label) for an event."""
+    fig, (ax,) = figure()
+    for label, (times, totals) in series.items():
+        ax.step(times, totals, where="post", linewidth=1.8, label=label)
+    if limit is not None:
+        ax.axhline(limit, color="black", linestyle="--", linewidth=1, label=f"limit ({limit:g})")
+    if marker is not None:
+        ax.axvline(marker[0], color="grey", linestyle=":", linewidth=1.5, label=marker[1])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("requests admitted (cumulative)")
+    ax.legend()
+    return finish(fig, title)

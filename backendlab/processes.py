@@ -50,10 +50,11 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-def die_with_parent() -> None:
-    """Ask Linux to KILL this process when its parent dies (also for pool and uvicorn workers)."""
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """Ask Linux to send `sig` (KILL by default) to this process when its parent dies (also for
+    pool and uvicorn workers)."""
     if _libc is not None:
-        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        _libc.prctl(_PR_SET_PDEATHSIG, sig)
         if os.getppid() == 1:
             os._exit(1)
 
@@ -167,7 +168,7 @@ class ManagedProcess:
 
 
 def start(name: str, argv: list[str], *, port: int | None = None, env: dict | None = None,
-          cwd: str | os.PathLike | None = None) -> ManagedProcess:
+          cwd: str | os.PathLike | None = None, death_signal: int = signal.SIGKILL) -> ManagedProcess:
     """Start `argv` as a managed child; its output goes to a temp file that no path names, so
     nothing is left on disk even when this process is killed."""
     log = tempfile.TemporaryFile(prefix=f"backendlab-{name}-")
@@ -175,7 +176,7 @@ def start(name: str, argv: list[str], *, port: int | None = None, env: dict | No
         popen = _spawner.popen(
             argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True,
-            preexec_fn=die_with_parent,
+            preexec_fn=lambda: die_with_parent(death_signal),
         )
     except BaseException:
         log.close()
@@ -190,6 +191,26 @@ def python_module(name: str, module: str, *args: str, port: int | None = None,
                   env: dict | None = None) -> ManagedProcess:
     """Start `python -m module args...` with this interpreter."""
     return start(name, [sys.executable, "-m", module, *args], port=port, env=env)
+
+
+_KEEPER = """
+import shutil, signal, sys
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+print("ready", flush=True)
+signal.sigwait({signal.SIGTERM})
+shutil.rmtree(sys.argv[1], ignore_errors=True)
+"""
+
+
+def remove_when_gone(path: str | os.PathLike) -> ManagedProcess:
+    """A tiny keeper process that deletes the folder `path` when it is stopped or when this process
+    dies, even by SIGKILL (atexit does not run then: a notebook runner kills its kernels)."""
+    keeper = start("folder-keeper", [sys.executable, "-c", _KEEPER, os.fspath(path)],
+                   death_signal=signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while "ready" not in keeper.output() and keeper.alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return keeper
 
 
 def running() -> list[ManagedProcess]:

@@ -41,19 +41,78 @@ def need_real(service, address: str) -> None:
         pytest.skip(message)
 
 
-@pytest.fixture
-def clean_service_env(monkeypatch):
+def blank_service_env(patch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     """No service configured, no shared embedded address, no backendlab.env: a blank machine."""
     for var in SERVICE_VARS:
-        monkeypatch.delenv(var, raising=False)
-        monkeypatch.delenv(f"BACKENDLAB_SHARED_{var}", raising=False)
+        patch.delenv(var, raising=False)
+        patch.delenv(f"BACKENDLAB_SHARED_{var}", raising=False)
     for var in ("BACKENDLAB_EMBEDDED", "BACKENDLAB_REDIS_ENGINE"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("BACKENDLAB_CONFIG", str(_scratch / "no-such-backendlab.env"))
-    return monkeypatch
+        patch.delenv(var, raising=False)
+    patch.setenv("BACKENDLAB_CONFIG", str(_scratch / "no-such-backendlab.env"))
+    return patch
+
+
+@pytest.fixture
+def clean_service_env(monkeypatch):
+    """A blank machine (see `blank_service_env`) for one test."""
+    return blank_service_env(monkeypatch)
+
+
+REDIS_ENGINES = ["real", "redis-server", "fakeredis"]
+
+
+def use_redis_engine(patch: pytest.MonkeyPatch, engine: str, service) -> None:
+    """Point a Redis `service` at one engine through the environment: this machine's real Redis,
+    or an embedded redis-server or fakeredis; skip when that engine is absent."""
+    if engine == "real":
+        patch.setenv("REDIS_URL", REAL_REDIS_URL)
+        need_real(service, REAL_REDIS_URL)
+    else:
+        patch.setenv("BACKENDLAB_EMBEDDED", "1")
+        patch.setenv("BACKENDLAB_REDIS_ENGINE", engine)
+        if service.engine() != engine:
+            pytest.skip(f"{engine} is not installed here")
+
+
+@pytest.fixture(scope="module", params=REDIS_ENGINES)
+def suite_redis(request):
+    """The suite's own Redis (the one experiments, servers and checks resolve) on each engine in
+    turn, for a whole module: the same assertions run on real Redis, redis-server and fakeredis."""
+    from backendlab.services.redis import service
+
+    with pytest.MonkeyPatch.context() as patch:
+        use_redis_engine(blank_service_env(patch), request.param, service)
+        service.stop()
+        try:
+            service.address()
+            yield request.param
+        finally:
+            service.stop()
 
 
 @pytest.fixture
 def unique() -> str:
     """A short unique name for keys, tables, topics and buckets made by one test."""
     return "bltest" + uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="module", params=REDIS_ENGINES)
+def suite_redis_sql(request):
+    """The suite's own Redis and SQL services (those experiments and servers resolve), for a
+    module: this machine's real Redis and PostgreSQL, or embedded ones (Redis by either engine,
+    SQLite)."""
+    from backendlab.services import redis as redis_service, sql as sql_service
+
+    services = (redis_service.service, sql_service.service)
+    for service in services:
+        service.stop()  # before the environment changes, so no stale shared address comes back
+    with pytest.MonkeyPatch.context() as patch:
+        use_redis_engine(blank_service_env(patch), request.param, services[0])
+        if request.param == "real":
+            patch.setenv("DATABASE_URL", REAL_DATABASE_URL)
+            need_real(services[1], REAL_DATABASE_URL)
+        try:
+            yield request.param
+        finally:
+            for service in services:
+                service.stop()

@@ -7,6 +7,7 @@ import sys
 import textwrap
 import threading
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -83,3 +84,31 @@ def test_wait_for_port_reports_the_output_of_a_crash():
 def test_free_port_is_free_and_loopback():
     port = processes.free_port()
     assert not processes.port_open("127.0.0.1", port)
+
+
+KEEPS_A_FOLDER = textwrap.dedent("""
+    import tempfile, time
+    from backendlab import processes
+    folder = tempfile.mkdtemp(prefix="backendlab-keeper-test-")
+    processes.remove_when_gone(folder)
+    print(folder, flush=True)
+    time.sleep(60)
+""")
+
+
+@pytest.mark.parametrize("how", ["stopped", "killed"])
+def test_a_kept_folder_is_removed_when_its_owner_goes_however_it_goes(how, tmp_path):
+    if how == "stopped":
+        folder = tmp_path / "kept"
+        folder.mkdir()
+        processes.remove_when_gone(folder).stop()
+    else:
+        owner = subprocess.Popen([sys.executable, "-c", KEEPS_A_FOLDER], stdout=subprocess.PIPE, text=True)
+        folder = Path(owner.stdout.readline().strip())
+        assert folder.is_dir()
+        owner.send_signal(signal.SIGKILL)
+        owner.wait()
+    deadline = time.monotonic() + 5
+    while folder.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not folder.exists()

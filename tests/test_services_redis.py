@@ -11,20 +11,13 @@ import redis
 from backendlab import processes
 from backendlab.services.base import ServiceUnavailable
 from backendlab.services.redis import RedisService
-from conftest import REAL_REDIS_URL, need_real
+from conftest import REDIS_ENGINES, use_redis_engine
 
 
-@pytest.fixture(params=["real", "redis-server", "fakeredis"])
+@pytest.fixture(params=REDIS_ENGINES)
 def service(request, clean_service_env):
     svc = RedisService()
-    if request.param == "real":
-        clean_service_env.setenv("REDIS_URL", REAL_REDIS_URL)
-        need_real(svc, REAL_REDIS_URL)
-    else:
-        clean_service_env.setenv("BACKENDLAB_EMBEDDED", "1")
-        clean_service_env.setenv("BACKENDLAB_REDIS_ENGINE", request.param)
-        if svc.engine() != request.param:
-            pytest.skip(f"{request.param} is not installed here")
+    use_redis_engine(clean_service_env, request.param, svc)
     svc.expected_mode = "real" if request.param == "real" else "embedded"
     yield svc
     svc.stop()

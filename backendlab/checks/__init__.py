@@ -135,6 +135,12 @@ def _import_line(name: str, value) -> str | None:
     return None
 
 
+def _wraps_builtin(name: str, value) -> bool:
+    """Whether `value` is a notebook's stand-in for a builtin (IPython puts its own `open`, a
+    wrapper of the builtin, in every kernel's namespace); the server process has the builtin."""
+    return getattr(value, "__wrapped__", None) is getattr(builtins, name, object())
+
+
 def function_module(fn: Callable) -> str:
     """Source of a module defining `fn` alone: a line for each global it uses, then its code.
 
@@ -150,7 +156,8 @@ def function_module(fn: Callable) -> str:
                           "cell or a .py file") from None
     lines = []
     for global_name in sorted(_global_names(fn.__code__) - {fn.__name__}):
-        if global_name not in fn.__globals__:
+        if global_name not in fn.__globals__ or _wraps_builtin(global_name,
+                                                              fn.__globals__[global_name]):
             if hasattr(builtins, global_name):
                 continue
             raise CheckFailed(f"{name} uses `{global_name}`, which is not defined")

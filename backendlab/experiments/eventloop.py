@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from backendlab import datasets
 from backendlab.measure import (LatencyProbe, ProbeResult, RssSampler, RssTrace, free_cores,
                                 percentiles)
-from backendlab.servers import start_server
+from backendlab.servers import start_server, worker_pids
 
 MB = datasets.MB
 CSV_HEADERS = {"content-type": "text/csv"}
@@ -445,16 +445,6 @@ class ScaleResult:
                 "free_cores": round(self.free_cores, 2)}
 
 
-def _wait_for_workers(url: str, workers: int, timeout: float = 15) -> set[int]:
-    """Hit /health on fresh connections until every worker process has answered once."""
-    pids: set[int] = set()
-    deadline = time.monotonic() + timeout
-    while len(pids) < workers and time.monotonic() < deadline:
-        with ThreadPoolExecutor(workers * 2) as pool:
-            pids |= set(pool.map(lambda _: httpx.get(url).json()["pid"], range(workers * 4)))
-    return pids
-
-
 def _hammer(url: str, data: bytes, stop_at: float, run: ScaleRun, lock: threading.Lock) -> None:
     """One closed-loop client; a new connection per request, so any free worker can accept it."""
     with httpx.Client(timeout=60, limits=httpx.Limits(max_keepalive_connections=0)) as client:
@@ -491,7 +481,7 @@ def scale_out(workers: tuple[int, ...] = (1, 2), *, seconds: float = 3.0, slices
         for count in workers:
             bar.set_postfix_str(f"starting {count} worker(s)")
             server = stack.enter_context(start_server("eventloop", workers=count, pool_workers=1))
-            _wait_for_workers(server.url + "/health", count)
+            worker_pids(server.url + "/health", count)
             urls[count] = server.url
             bar.update()
         cores = []

@@ -2,8 +2,10 @@
 
 Each server module defines `add_arguments(parser)` (its options, shown by
 `python -m backendlab serve NAME --help`) and `create_app()` (an ASGI app factory that reads those
-options with `options()`). A learner runs one from a shell with
-`python -m backendlab serve NAME --port N [options]`; a notebook with `start_server(NAME, ...)`.
+options with `options()`). It may also define `prepare(options) -> options` (run once before the
+workers start, e.g. to find a service they share) and `UVICORN_OPTIONS` (extra `uvicorn.run`
+arguments). A learner runs one from a shell with `python -m backendlab serve NAME --port N
+[options]`; a notebook with `start_server(NAME, ...)`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import httpx
@@ -23,6 +26,11 @@ from backendlab import processes
 SERVERS: dict[str, str] = {
     "eventloop": "backendlab.servers.eventloop",
     "csvlab": "backendlab.servers.csvlab",
+    "uploads": "backendlab.servers.uploads",
+    "uploadlab": "backendlab.servers.uploadlab",
+    "caching": "backendlab.servers.caching",
+    "ratelimit": "backendlab.servers.ratelimit",
+    "proxy": "backendlab.servers.proxy",
 }
 
 _OPTIONS_VAR = "BACKENDLAB_SERVER_OPTIONS"
@@ -55,12 +63,16 @@ def serve(name: str, argv: list[str]) -> None:
     """Run server `name` in the foreground with uvicorn (the `serve` command)."""
     import uvicorn
 
+    server = module(name)
     args = vars(parser_for(name).parse_args(argv))
     port, workers = args.pop("port"), args.pop("workers")
+    if hasattr(server, "prepare"):
+        args = server.prepare(args)
     os.environ[_OPTIONS_VAR] = json.dumps(args)
     os.environ[_MODULE_VAR] = SERVERS[name]
     uvicorn.run("backendlab.servers:worker_app", factory=True, host="127.0.0.1", port=port,
-                workers=workers, log_level="warning", timeout_graceful_shutdown=2)
+                workers=workers, log_level="warning", timeout_graceful_shutdown=2,
+                **getattr(server, "UVICORN_OPTIONS", {}))
 
 
 def worker_app():
@@ -109,6 +121,17 @@ def start_server(name: str, *, workers: int = 1, ready_path: str = "/health",
     url = f"http://127.0.0.1:{port}"
     _wait_http(url + ready_path, proc, timeout)
     return RunningServer(name, url, proc)
+
+
+def worker_pids(url: str, workers: int, timeout: float = 15) -> set[int]:
+    """GET `url` (an endpoint answering {"pid": ...}) on fresh connections until `workers`
+    distinct worker processes have answered, or `timeout` passes; the pids seen."""
+    pids: set[int] = set()
+    deadline = time.monotonic() + timeout
+    while len(pids) < workers and time.monotonic() < deadline:
+        with ThreadPoolExecutor(workers * 2) as pool:
+            pids |= set(pool.map(lambda _: httpx.get(url).json()["pid"], range(workers * 4)))
+    return pids
 
 
 def _wait_http(url: str, proc: processes.ManagedProcess, timeout: float) -> None:

@@ -30,11 +30,18 @@ class ErrorReplyHandler(TCPFakeRequestHandler):
         self.current_client.read_response = read_response_or_error
 
 
+class BurstServer(TcpFakeServer):
+    """fakeredis's TCP server with a listen backlog for bursts: with socketserver's default of 5,
+    the sixth of many clients connecting at once waits a second for its SYN to be retried."""
+
+    request_queue_size = 128
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    server = TcpFakeServer(("127.0.0.1", args.port), server_type="redis")
+    server = BurstServer(("127.0.0.1", args.port), server_type="redis")
     server.RequestHandlerClass = ErrorReplyHandler
     server.daemon_threads = True
     server.serve_forever()

@@ -65,3 +65,11 @@ def redis_client(**kwargs) -> redis.Redis:
     """A redis-py client for the suite's Redis, decoding responses to str by default."""
     kwargs.setdefault("decode_responses", True)
     return redis.Redis.from_url(redis_url(), **kwargs)
+
+
+def delete_keys(client: redis.Redis, prefix: str) -> int:
+    """Delete every key under `prefix:` with SCAN and DEL (never FLUSH: Redis may be shared)."""
+    names = list(client.scan_iter(match=f"{prefix}:*", count=500))
+    for start in range(0, len(names), 500):
+        client.delete(*names[start:start + 500])
+    return len(names)

@@ -1,17 +1,18 @@
 """SQL: DATABASE_URL names a real PostgreSQL; otherwise a SQLite file in a temp folder.
 
-SQLite needs no server process; the temp folder is removed when the process that made it exits.
+SQLite needs no server process; the temp folder is removed when the process that made it exits,
+however it exits (a keeper process removes it when the kernel is killed).
 """
 
 from __future__ import annotations
 
-import atexit
 from contextlib import closing
 import shutil
 import sqlite3
 import tempfile
 from pathlib import Path
 
+from backendlab import processes
 from backendlab.services.base import Service
 
 
@@ -38,7 +39,7 @@ class SQLService(Service):
 
     def start_embedded(self) -> str:
         folder = Path(tempfile.mkdtemp(prefix="backendlab-sql-"))
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        self._keeper = processes.remove_when_gone(folder)
         self._folder = folder
         return f"sqlite:///{folder / 'backendlab.db'}"
 
@@ -47,6 +48,7 @@ class SQLService(Service):
         super().stop()
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
+            self._keeper.stop()
             self._folder = None
 
     def describe(self) -> str:
