@@ -1,0 +1,67 @@
+"""A read/write workload that counts stale reads: a client reads the hot pages over and over, and
+every so often first changes a product on one of them.
+
+Reads and writes take turns in one client, so the mix (one write per `write_every` reads) is the
+same on a busy laptop as on an idle one; only the TTL's expiry depends on the clock.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import httpx
+
+from backendlab.experiments.caching.shop import HOT_PAGES, HOT_SIZE, Shop, stats
+from backendlab.servers import RunningServer
+
+
+@dataclass
+class Workload:
+    """Reads (and how each was served) among writes to the products they show."""
+
+    label: str
+    reads: int = 0
+    hits: int = 0
+    stale: int = 0
+    writes: int = 0
+    db_reads: int = 0
+
+    @property
+    def hit_ratio(self) -> float:
+        return self.hits / max(self.reads, 1)
+
+    @property
+    def stale_ratio(self) -> float:
+        return self.stale / max(self.reads, 1)
+
+    def row(self) -> dict:
+        return {"reads": self.reads, "hit ratio": round(self.hit_ratio, 3),
+                "stale ratio": round(self.stale_ratio, 3), "writes": self.writes,
+                "database reads": self.db_reads}
+
+
+def read_while_writing(server: RunningServer, label: str, reads: int = 120, write_every: int = 6,
+                       seed: int = 5) -> Workload:
+    """Read a random hot page `reads` times; before every `write_every`-th read, change a random
+    product on the hot pages. A read is stale when it shows a product at a version older than the
+    one the database has held since an earlier write completed."""
+    ids = [pid for category, page in HOT_PAGES for pid in Shop.page_ids(category, page, HOT_SIZE)]
+    truth = dict.fromkeys(ids, 0)
+    run, rng = Workload(label), random.Random(seed)
+    before = stats(server)["db_reads"]
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        for number in range(1, reads + 1):
+            if number % write_every == 0:
+                pid = rng.choice(ids)
+                written = client.put(f"/products/{pid}", json={"price": round(rng.uniform(1, 99), 2)})
+                truth[pid] = written.raise_for_status().json()["version"]
+                run.writes += 1
+            category, page = rng.choice(HOT_PAGES)
+            response = client.get(f"/products?category={category}&page={page}&page_size={HOT_SIZE}")
+            response.raise_for_status()
+            run.reads += 1
+            run.hits += response.headers["x-cache"] == "hit"
+            run.stale += any(item["version"] < truth[item["id"]] for item in response.json()["items"])
+    run.db_reads = stats(server)["db_reads"] - before
+    return run
