@@ -1,0 +1,53 @@
+"""What the rate-limit experiments share: a Redis key prefix per run, and servers started together."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from tqdm.auto import tqdm
+
+from backendlab.servers import RunningServer, start_server
+from backendlab.services import redis_client
+from backendlab.services.redis import delete_keys
+
+PREFIX = "backendlab:rl"
+
+
+@contextlib.contextmanager
+def run_prefix(client=None):
+    """A unique key prefix for one run; every key under it is deleted at the end, also on error."""
+    prefix = f"{PREFIX}:{uuid.uuid4().hex[:10]}"
+    client = client or redis_client()
+    try:
+        yield prefix
+    finally:
+        delete_keys(client, prefix)
+
+
+def start_all(stack: contextlib.ExitStack, specs: dict[str, dict]) -> dict[str, RunningServer]:
+    """Start one ratelimit (or other) server per spec at the same time, since each takes about a
+    second to import and bind; every one is stopped when `stack` closes, also when another fails."""
+    with ThreadPoolExecutor(len(specs)) as pool:
+        futures = {name: pool.submit(start_server, spec.pop("server", "ratelimit"), **spec)
+                   for name, spec in ((n, dict(s)) for n, s in specs.items())}
+    started, failure = {}, None
+    for name, future in futures.items():
+        try:
+            started[name] = stack.enter_context(future.result())
+        except Exception as exc:
+            failure = failure or exc
+    if failure:
+        raise failure
+    return started
+
+
+def progress_bar(total: float, desc: str, enabled: bool):
+    """A tqdm bar for experiments that take more than a few seconds (hidden when not enabled)."""
+    return tqdm(total=total, desc=desc, disable=not enabled, leave=True)
+
+
+def keys_left(prefix: str = PREFIX) -> int:
+    """Keys left under the experiments' prefix in the suite's Redis (0 after clean runs)."""
+    return sum(1 for _ in redis_client().scan_iter(match=f"{prefix}:*", count=500))

@@ -1,0 +1,57 @@
+"""The benchmark: one command, a tiny run on every Redis engine, ratios measured in that run."""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from backendlab.bench.ratelimit import LIMITS, LIMITS_STATS, SUITE, report
+
+
+def bench(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "backendlab", "bench", *args],
+                          capture_output=True, text=True, timeout=120, env=os.environ.copy())
+
+
+def test_a_tiny_run_prints_rates_round_trips_and_ratios(suite_redis):
+    done = bench("ratelimit", "--decisions", "90", "--points", "5", "--keys", "3", "--rounds", "3")
+    assert done.returncode in (0, 1), done.stderr
+    out = done.stdout
+    rows = {name: re.search(re.escape(name) + r"\s+(\d+)\s+([\d.]+)\s+([\d.]+)x", out)
+            for name in (SUITE, LIMITS, LIMITS_STATS)}
+    assert all(rows.values()), out
+    assert [rows[name][2] for name in rows] == ["1.00", "1.00", "2.00"]
+    assert all(int(row[1]) > 0 for row in rows.values())
+    assert rows[LIMITS][3] == "1.00"
+    speed = float(rows[SUITE][3])
+    assert re.search(rf"bare decisions .*: suite {speed:.2f}x the decisions per second, "
+                     r"1\.00 vs 1\.00 round trips", out)
+    like = re.search(r"like for like .*: suite ([\d.]+)x the decisions per second, "
+                     r"1\.00 vs 2\.00 round trips", out)
+    assert like, out
+    met = "target (like for like at least 1x, one round trip): met" in out
+    assert met == (done.returncode == 0), out
+    assert (float(like[1]) >= 0.995) if met else (float(like[1]) < 1.005), out  # two decimals
+
+
+def result(speed: float, trips: float) -> dict:
+    return {"decisions_per_s": 1000 * speed, "round_trips_per_decision": trips,
+            "speed_vs_limits": speed}
+
+
+@pytest.mark.parametrize("speed, stats_speed, trips, met", [
+    (1.05, 0.5, 1.0, True), (0.96, 0.46, 1.0, True), (0.4, 0.5, 1.0, False), (1.2, 0.5, 2.0, False)])
+def test_the_target_is_as_fast_as_limits_like_for_like_in_one_round_trip(speed, stats_speed, trips,
+                                                                         met):
+    text, verdict = report({SUITE: result(speed, trips), LIMITS: result(1.0, 1.0),
+                            LIMITS_STATS: result(stats_speed, 2.0)})
+    assert verdict is met
+    assert text.endswith(": met" if met else ": NOT met")
+
+
+def test_a_bad_benchmark_or_option_gets_a_usage_line():
+    assert bench("nope").returncode == 2 and "benchmarks: ratelimit" in bench("nope").stdout
+    done = bench("ratelimit", "--decisions", "0")
+    assert done.returncode == 2 and "must be at least 1" in done.stderr
