@@ -26,27 +26,27 @@ def test_a_tiny_run_prints_rates_round_trips_and_ratios(suite_redis):
     assert all(int(row[1]) > 0 for row in rows.values())
     assert rows[LIMITS][3] == "1.00"
     speed = float(rows[SUITE][3])
-    assert re.search(rf"bare decisions .*: suite {speed:.2f}x the decisions per second, "
-                     r"1\.00 vs 1\.00 round trips", out)
-    like = re.search(r"like for like .*: suite ([\d.]+)x the decisions per second, "
-                     r"1\.00 vs 2\.00 round trips", out)
-    assert like, out
-    met = "target (like for like at least 1x, one round trip): met" in out
+    spread = re.search(rf"suite / limits hit\(\): {speed:.2f}x the decisions per second \(middle "
+                       r"half of the rounds ([\d.]+)x to ([\d.]+)x\), 1\.00 vs 1\.00 round trips", out)
+    assert spread and float(spread[1]) <= float(spread[2]), out
+    assert re.search(r"suite / limits with the remaining and reset a 429 needs: [\d.]+x the "
+                     r"decisions per second, 1\.00 vs 2\.00 round trips", out), out
+    met = out.rstrip().endswith("one round trip): met")
     assert met == (done.returncode == 0), out
-    assert (float(like[1]) >= 0.995) if met else (float(like[1]) < 1.005), out  # two decimals
+    assert (float(spread[2]) >= 0.995) if met else (float(spread[2]) < 1.005), out  # two decimals
 
 
-def result(speed: float, trips: float) -> dict:
+def result(speed: float, trips: float, quartiles=None) -> dict:
     return {"decisions_per_s": 1000 * speed, "round_trips_per_decision": trips,
-            "speed_vs_limits": speed}
+            "speed_vs_limits": speed, "speed_quartiles": quartiles or (speed, speed, speed)}
 
 
-@pytest.mark.parametrize("speed, stats_speed, trips, met", [
-    (1.05, 0.5, 1.0, True), (0.96, 0.46, 1.0, True), (0.4, 0.5, 1.0, False), (1.2, 0.5, 2.0, False)])
-def test_the_target_is_as_fast_as_limits_like_for_like_in_one_round_trip(speed, stats_speed, trips,
-                                                                         met):
-    text, verdict = report({SUITE: result(speed, trips), LIMITS: result(1.0, 1.0),
-                            LIMITS_STATS: result(stats_speed, 2.0)})
+@pytest.mark.parametrize("quartiles, trips, met", [
+    ((1.02, 1.05, 1.08), 1.0, True), ((0.93, 0.96, 1.01), 1.0, True),
+    ((0.85, 0.88, 0.92), 1.0, False), ((1.1, 1.2, 1.3), 2.0, False)])
+def test_the_target_is_not_measurably_slower_than_limits_in_one_round_trip(quartiles, trips, met):
+    text, verdict = report({SUITE: result(quartiles[1], trips, quartiles), LIMITS: result(1.0, 1.0),
+                            LIMITS_STATS: result(0.5, 2.0)})
     assert verdict is met
     assert text.endswith(": met" if met else ": NOT met")
 

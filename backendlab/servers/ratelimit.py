@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import os
 import sys
+import uuid
 
 import redis
 from redis.backoff import NoBackoff
@@ -90,7 +91,9 @@ def add_arguments(parser) -> None:
                         help="comma-separated addresses or networks of the proxies you run")
     parser.add_argument("--plans", type=_validated(parse_plans), default="free:10,pro:100",
                         help="points per plan for --key api-key, as name:points,...")
-    parser.add_argument("--prefix", default="backendlab:ratelimit", help="Redis key prefix")
+    parser.add_argument("--prefix", default=f"backendlab:ratelimit:{uuid.uuid4().hex[:8]}",
+                        help="Redis key prefix (default: one unique to this server, so servers "
+                             "sharing a Redis, a class's say, do not count each other's requests)")
     parser.add_argument("--redis-url", default="",
                         help="Redis to use (default: the suite's, real or embedded)")
     parser.add_argument("--on-redis-error", choices=[p.value for p in FailurePolicy],

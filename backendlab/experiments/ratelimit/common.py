@@ -13,12 +13,14 @@ from backendlab.services import redis_client
 from backendlab.services.redis import delete_keys
 
 PREFIX = "backendlab:rl"
+_used_prefixes: list[str] = []
 
 
 @contextlib.contextmanager
 def run_prefix(client=None):
     """A unique key prefix for one run; every key under it is deleted at the end, also on error."""
     prefix = f"{PREFIX}:{uuid.uuid4().hex[:10]}"
+    _used_prefixes.append(prefix)
     client = client or redis_client()
     try:
         yield prefix
@@ -48,6 +50,8 @@ def progress_bar(total: float, desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, disable=not enabled, leave=True)
 
 
-def keys_left(prefix: str = PREFIX) -> int:
-    """Keys left under the experiments' prefix in the suite's Redis (0 after clean runs)."""
-    return sum(1 for _ in redis_client().scan_iter(match=f"{prefix}:*", count=500))
+def keys_left() -> int:
+    """Keys left under the prefixes this process's runs used (0 after clean runs); other users of
+    a shared Redis, a class's for instance, do not count."""
+    client = redis_client()
+    return sum(1 for prefix in _used_prefixes for _ in client.scan_iter(match=f"{prefix}:*", count=500))
