@@ -1,6 +1,7 @@
 """The streaming multipart reader: limits enforced as bytes arrive, nothing left on failure."""
 
 import asyncio
+import time
 
 import pytest
 
@@ -125,7 +126,7 @@ def test_timed_receive_refuses_a_stalled_body_and_stops_timing_once_complete():
             await asyncio.sleep(1)
 
         with pytest.raises(Rejected) as caught:
-            await timed_receive(stalled, 0.05)()
+            await timed_receive(stalled, 0.05, 10)()
         messages = iter([{"type": "http.request", "body": b"x", "more_body": False}])
 
         async def then_slow():
@@ -135,10 +136,30 @@ def test_timed_receive_refuses_a_stalled_body_and_stops_timing_once_complete():
                 return {"type": "http.disconnect"}
             return message
 
-        receive = timed_receive(then_slow, 0.05)
+        receive = timed_receive(then_slow, 0.05, 10)
         assert (await receive())["body"] == b"x"
         assert (await receive())["type"] == "http.disconnect"
         return caught.value
 
     error = asyncio.run(scenario())
     assert error.status == 408 and "too slow" in error.message
+
+
+def test_timed_receive_refuses_a_dripping_body_at_its_deadline():
+    """Each piece comes well within the per-read timeout, yet the whole body has a deadline."""
+    async def scenario():
+        async def drip():
+            await asyncio.sleep(0.05)
+            return {"type": "http.request", "body": b"x", "more_body": True}
+
+        receive = timed_receive(drip, 0.5, 0.4)
+        began, pieces = time.monotonic(), 0
+        with pytest.raises(Rejected) as caught:
+            while True:
+                await receive()
+                pieces += 1
+        return caught.value, pieces, time.monotonic() - began
+
+    error, pieces, waited = asyncio.run(scenario())
+    assert error.status == 408 and "longer than 0.4 s" in error.message
+    assert 5 <= pieces <= 8 and 0.35 < waited < 0.6

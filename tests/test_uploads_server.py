@@ -3,12 +3,14 @@ up, and nothing half-written remains; presign, complete, download and proxy work
 
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
 from backendlab import processes
 from backendlab.experiments.uploads import direct_upload, upload_server
+from backendlab.servers.uploads import App
 from backendlab.servers import start_server
 from backendlab.services.s3 import s3_client
 from backendlab.uploads import forms
@@ -115,6 +117,28 @@ def test_a_slow_client_gets_408_and_its_partial_file_is_removed(server):
     assert files_in(server) == []
 
 
+def test_a_client_dripping_its_body_gets_408_at_the_body_deadline():
+    """A byte every 0.2 s never trips the 0.5 s read timeout; the 1.5 s body deadline stops it."""
+    with upload_server(read_timeout=0.5, body_timeout=1.5) as (running, folder):
+        host, port = running.url.removeprefix("http://").split(":")
+        start = Part("f", filename="drip.png", content_type="image/png").header() + forms.png(2000)
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(f"POST /upload HTTP/1.1\r\nHost: x\r\nX-User: alice\r\nContent-Type: "
+                         f"{forms.content_type()}\r\nContent-Length: 90000\r\n\r\n".encode() + start)
+            began, reply, waited = time.monotonic(), b"", None
+            sock.settimeout(0.2)
+            while b"try again" not in reply and time.monotonic() - began < 5:
+                try:
+                    reply += sock.recv(4096)
+                    waited = waited or time.monotonic() - began
+                except TimeoutError:
+                    if not reply:
+                        sock.sendall(b"\0")
+        assert reply.startswith(b"HTTP/1.1 408") and b"longer than 1.5 s" in reply
+        assert 1.3 < waited < 2.5
+        assert list(folder.iterdir()) == []
+
+
 def test_a_client_hanging_up_mid_file_leaves_nothing(server):
     host, port = server.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port))) as sock:
@@ -132,6 +156,7 @@ def test_local_links_belong_to_the_owner_and_break_when_altered(server):
     opened = httpx.get(server.url + link["url"])
     assert opened.status_code == 200 and opened.content == PNG
     assert 'filename="me.png"' in opened.headers["content-disposition"]
+    assert opened.headers["x-content-type-options"] == "nosniff"
     assert httpx.get(f"{server.url}/local/{stored['id']}/link", headers=BOB).status_code == 403
     assert httpx.get(f"{server.url}/local/nope/link", headers=ALICE).status_code == 404
     forged = httpx.get(server.url + link["url"].replace("expires=", "expires=9"))
@@ -228,6 +253,35 @@ def test_an_object_that_breaks_its_promise_is_deleted_and_not_recorded(s3_server
     assert ticket["key"] not in bucket_keys(url)[1]
 
 
+def test_concurrent_completions_of_one_key_record_it_once(s3_server):
+    url = s3_server.url
+    ticket = httpx.post(url + "/presign", headers=ALICE,
+                        json={"filename": "a.png", "content_type": "image/png"}).json()
+    httpx.post(ticket["url"], data=ticket["fields"], files={"file": ("a.png", PNG, "image/png")})
+    rows = httpx.get(url + "/stats").json()["rows"]
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: httpx.post(url + "/complete", headers=ALICE,
+                                                     json={"key": ticket["key"]}), range(4)))
+    assert sorted(a.status_code for a in answers) == [201, 404, 404, 404]
+    assert httpx.get(url + "/stats").json()["rows"] == rows + 1
+
+
+def test_presign_tickets_expire_with_their_presigned_post():
+    s3_client()
+    with upload_server(upload_seconds=1) as (running, _):
+        def presign(name):
+            return httpx.post(running.url + "/presign", headers=ALICE,
+                              json={"filename": name, "content_type": "image/png"}).json()
+
+        first = presign("a.png")
+        assert first["expires_in"] == 1 and httpx.get(running.url + "/stats").json()["pending"] == 1
+        time.sleep(1.3)
+        presign("b.png")
+        assert httpx.get(running.url + "/stats").json()["pending"] == 1, "the expired one is gone"
+        late = httpx.post(running.url + "/complete", headers=ALICE, json={"key": first["key"]})
+        assert late.status_code == 404
+
+
 def test_downloads_are_presigned_for_the_owner_only(s3_server):
     row = direct_upload(s3_server.url, PNG, filename="Zoë.png").json()
     link = httpx.get(f"{s3_server.url}/files/{row['id']}/download", headers=ALICE).json()
@@ -269,3 +323,23 @@ def test_stopping_the_server_removes_its_folder_and_bucket():
     server.stop()
     assert bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}
     assert server.process not in processes.running()
+
+
+def test_closing_runs_every_cleanup_step_when_one_fails(tmp_path):
+    """S3 failing must not leave the table or the folder behind; its error still surfaces."""
+    class BrokenS3:
+        def get_paginator(self, _name):
+            raise ConnectionError("S3 is gone")
+
+    class Table:
+        dropped = False
+
+        def drop(self):
+            Table.dropped = True
+
+    app = App({})
+    (app.folder / "left.png").write_bytes(PNG)
+    app._s3, app.bucket, app._table = BrokenS3(), "b", Table()
+    with pytest.raises(ConnectionError, match="S3 is gone"):
+        app.close()
+    assert Table.dropped and not app.folder.exists()

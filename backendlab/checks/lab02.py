@@ -5,6 +5,8 @@
 measures the server's peak memory while three paced 6 MB uploads run at once. It calls the
 presign function against the suite's S3 and reads the policy it signed. The memory limit sits
 between what a streaming handler (under 1 MB) and one holding the files (18 MB or more) measure.
+Hostile filenames carry a token unique to each run: the check looks exactly where a naive
+`folder + filename` would write them and removes what it finds, so no run leaves files behind.
 """
 
 from __future__ import annotations
@@ -15,24 +17,28 @@ import re
 import shutil
 import tempfile
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 
-from backendlab.checks import Check, CheckFailed, Report, describe_error, function_module, run_checks
+from backendlab.checks import (Check, CheckFailed, Report, describe_error, function_module,
+                               run_checks, start_lab_server)
 from backendlab.peak import PeakWindow, current_rss
-from backendlab.processes import ProcessFailed
-from backendlab.servers import RunningServer, start_server
+from backendlab.servers import RunningServer
 from backendlab.uploads import forms
 from backendlab.uploads.forms import Part, encode, headers
+from backendlab.uploads.limits import Limits
+from backendlab.uploads.names import naive_destination
 
 LIMIT = 8 * 2**20
 BIG, BIG_USERS = 6 * 2**20, 3
 MEMORY_LIMIT = 6 * 2**20  # one user's whole file: any handler holding files crosses it
 READ_SLACK = 512 * 1024  # asyncio reads a socket up to 256 KB at a time
 PNG = forms.png(3000)
-HOSTILE = ["../../evil.png", "/tmp/evil.png", "a\x00b.png", "\u202egnp.png", "x" * 500 + ".png"]
+FIELD_LIMIT = Limits().max_field_bytes  # the lab server keeps the default field limit
+FIELD_BYTES = 4 * FIELD_LIMIT
 GENERATED = re.compile(r"[0-9a-f]{32}\.(png|jpg|gif|webp|pdf)")
 
 
@@ -45,6 +51,7 @@ class _Lab:
         self.root = Path(tempfile.mkdtemp(prefix="backendlab-lab02-"))
         self.folder = self.root / "store"
         self.folder.mkdir()
+        self.hostile = _hostile_names(self.root, uuid.uuid4().hex[:12])
         self._server: RunningServer | None = None
         self._failure: str | None = None
 
@@ -58,21 +65,19 @@ class _Lab:
                                       f"presign_upload); got {self.fn!r}")
                 path = self.root / "handler.py"
                 path.write_text(function_module(self.fn), encoding="utf-8")
-                self._server = start_server("uploadlab", handler=f"{path}:{self.fn.__name__}",
-                                            folder=str(self.folder), max_file_bytes=LIMIT,
-                                            read_timeout=5)
+                self._server = start_lab_server("uploadlab", self.name,
+                                                handler=f"{path}:{self.fn.__name__}",
+                                                folder=str(self.folder), max_file_bytes=LIMIT,
+                                                read_timeout=5)
             except CheckFailed as exc:
                 self._failure = str(exc)
                 raise
-            except ProcessFailed as exc:
-                last = [line for line in str(exc).splitlines() if line.strip()][-1]
-                self._failure = f"the server could not load {self.name}: {last}"
-                raise CheckFailed(self._failure) from None
         return self._server
 
-    def post(self, body, timeout: float = 30) -> httpx.Response:
+    def post(self, body, timeout: float = 30, content_type: str | None = None) -> httpx.Response:
+        sent = headers() if content_type is None else {"content-type": content_type}
         try:
-            return httpx.post(self.server().url + "/upload", content=body, headers=headers(),
+            return httpx.post(self.server().url + "/upload", content=body, headers=sent,
                               timeout=timeout)
         except httpx.HTTPError as exc:
             raise CheckFailed(f"the upload failed: {describe_error(exc)}") from None
@@ -90,6 +95,14 @@ class _Lab:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def _hostile_names(root: Path, token: str) -> list[str]:
+    """Hostile filenames unique to this run: a naive handler joining them to the folder writes
+    `evil-TOKEN*.png` next to it (`../../`) or into the lab's root (an absolute path), both
+    places the check then looks at exactly and cleans."""
+    return [f"../../evil-{token}.png", f"{root}/evil-{token}-abs.png", "a\x00b.png",
+            "\u202egnp.png", "x" * 500 + ".png"]
+
+
 def _answer(response: httpx.Response) -> str:
     try:
         body = response.json()
@@ -98,9 +111,10 @@ def _answer(response: httpx.Response) -> str:
     return body.get("error", str(body)) if isinstance(body, dict) else str(body)
 
 
-def _expect(lab: _Lab, body, status: int, what: str, advice: str) -> None:
+def _expect(lab: _Lab, body, status: int, what: str, advice: str,
+            content_type: str | None = None) -> None:
     """Send `body`; it must get `status`, and leave the folder empty."""
-    response = lab.post(body)
+    response = lab.post(body, content_type=content_type)
     left = lab.stored()
     lab.clear()
     if response.status_code != status:
@@ -151,7 +165,11 @@ def _counts(lab: _Lab) -> str:
     _expect(lab, encode([Part(f"k{i}", b"v") for i in range(11)]), 413, "11 fields (limit 10)",
             "count the parts without a filename and raise Rejected(413, ...) past "
             "limits.max_fields")
-    return "413 for 4 files and for 11 fields"
+    _expect(lab, encode([Part("note", b"x" * FIELD_BYTES)]), 413,
+            f"a {FIELD_BYTES // 1024} KB text field (limit {FIELD_LIMIT // 1024} KB)", "a text field is held in "
+            "memory: count its bytes as they arrive and raise Rejected(413, ...) past "
+            "limits.max_field_bytes")
+    return f"413 for 4 files, for 11 fields and for a {FIELD_BYTES // 1024} KB field"
 
 
 def _types(lab: _Lab) -> str:
@@ -164,25 +182,41 @@ def _types(lab: _Lab) -> str:
 
 
 def _names(lab: _Lab) -> str:
+    hostile = lab.hostile
     response = lab.post(encode([Part(f"f{i}", PNG, name, "image/png")
-                                for i, name in enumerate(HOSTILE[:3])]))
+                                for i, name in enumerate(hostile[:3])]))
     second = lab.post(encode([Part(f"f{i}", PNG, name, "image/png")
-                              for i, name in enumerate(HOSTILE[3:])]))
+                              for i, name in enumerate(hostile[3:])]))
     stored = lab.stored()
-    escaped = sorted(p.name for p in lab.root.iterdir() if p.name not in ("store", "handler.py"))
+    escaped = [path for path in (naive_destination(lab.folder, name) for name in hostile)
+               if path.parent != lab.folder and path.exists()]
+    for path in escaped:
+        path.unlink()
     lab.clear()
-    if escaped or Path("/tmp/evil.png").exists():
-        raise CheckFailed(f"a file landed outside the upload folder ({escaped or '/tmp/evil.png'}): "
-                          "never join the client's filename to a path")
+    if escaped:
+        raise CheckFailed(f"a file landed outside the upload folder ({escaped[0]}): never join "
+                          "the client's filename to a path")
     if (response.status_code, second.status_code) != (201, 201):
         raise CheckFailed(f"hostile names should still be stored (under a generated name), got "
                           f"{response.status_code} and {second.status_code}: {_answer(response)}")
     bad = [name for name in stored if not GENERATED.fullmatch(name)]
-    if bad or len(stored) != len(HOSTILE):
+    if bad or len(stored) != len(hostile):
         raise CheckFailed(f"stored as {bad or stored}: store under names.stored_name(ext) (a random "
                           "id), never under anything the client sent; show the client's name "
                           "through names.display_name only")
-    return f"{len(HOSTILE)} hostile names stored under generated names inside the folder"
+    return f"{len(hostile)} hostile names stored under generated names inside the folder"
+
+
+def _framing(lab: _Lab) -> str:
+    body = encode([Part("f", PNG, "a.png", "image/png")])
+    _expect(lab, PNG, 415, "a raw PNG body sent as image/png, not multipart/form-data",
+            "look at the media type of content_type first and raise Rejected(415, ...) unless "
+            "it is multipart/form-data", content_type="image/png")
+    _expect(lab, body, 400, "multipart/form-data with no boundary parameter",
+            "a multipart Content-Type without boundary= cannot be parsed: raise "
+            "Rejected(400, ...) instead of failing on the missing key",
+            content_type="multipart/form-data")
+    return "415 for a body that is not multipart/form-data, 400 for a missing boundary"
 
 
 def _broken(lab: _Lab) -> str:
@@ -295,10 +329,11 @@ def _call_presign(presign, s3, bucket) -> dict:
 UPLOAD_SUITE = [
     Check("a good upload: files stored whole, sizes returned", _good),
     Check("size limit enforced while streaming (413, read stops)", _oversized),
-    Check("file and field counts limited (413)", _counts),
+    Check("file and field counts and field size limited (413)", _counts),
     Check("types checked by their bytes (415)", _types),
     Check("hostile filenames cannot choose the path or the name", _names),
     Check("broken bodies refused (400), nothing left", _broken),
+    Check("only multipart/form-data with a boundary (415, 400)", _framing),
     Check("memory stays flat with concurrent large uploads", _memory),
 ]
 PRESIGN_SUITE = [

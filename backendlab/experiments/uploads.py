@@ -9,6 +9,7 @@
 5. `signed_downloads` and `s3_enforcement`: who may download, expiry and tampering, on this
    server's HMAC links and on S3's presigned URLs (and what the embedded emulator skips).
 6. `bad_inputs`: the catalogue of hostile and broken uploads, and what is left afterwards.
+`leftovers` lists what such runs could leave behind, for a notebook to compare at its end.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ import contextlib
 import socket
 import tempfile
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from tqdm.auto import tqdm
 
+from backendlab.experiments import progressbar
 from backendlab.peak import PeakWindow, current_rss
 from backendlab.servers import start_server
 from backendlab.uploads import forms, presign
@@ -54,10 +56,6 @@ def upload_server(**options):
 
 def stats(server) -> dict:
     return httpx.get(server.url + "/stats").json()
-
-
-def _progress(total: int, desc: str, progress: bool):
-    return tqdm(total=total, desc=desc, disable=not progress, leave=True)
 
 
 def _post_big(url: str, size: int, user: str = "alice", seconds: float = 0.0,
@@ -106,7 +104,7 @@ def storage_modes(file_mb: float = 8, concurrency: tuple[int, ...] = (1, 2, 4),
     no sampling can miss it) above its RSS after a small warm-up upload."""
     size = int(file_mb * MB)
     runs, leftover = {}, 0
-    with _progress(len(modes) * len(concurrency), "uploads", progress) as bar:
+    with progressbar.progress(len(modes) * len(concurrency), "uploads", progress) as bar:
         for mode in modes:
             run = runs[mode] = ModeRun(mode)
             with upload_server(mode=mode, max_file_bytes=size + MB, max_files=1) as (server, folder):
@@ -190,22 +188,28 @@ class NameRun:
 
 def hostile_names(names: list[str] = HOSTILE_NAMES) -> NameRun:
     """Upload a real PNG under each hostile name (one request each); where would a naive
-    `folder + name` have written it, and where did the server store it?"""
-    rows = []
+    `folder + name` have written it, and where did the server store it? "evil" in a name becomes
+    "evil-TOKEN", unique to the run, so `outside` lists exactly the naive destinations that exist
+    afterwards (removed again: a run leaves nothing behind)."""
+    token = uuid.uuid4().hex[:8]
+    rows, outside = [], []
     with upload_server() as (server, folder):
-        for name in names:
+        for name in (n.replace("evil", f"evil-{token}") for n in names):
             answer = httpx.post(server.url + "/upload", headers=headers(),
                                 content=encode([Part("file", forms.png(800), name, "image/png")]))
             body = answer.json()
             stored = body["files"][0] if answer.status_code == 201 else {}
             naive = naive_destination(folder, name)
+            escapes = not inside(folder, naive)
+            if escapes and naive.is_file():
+                outside.append(str(naive))
+                naive.unlink()
             rows.append({"sent": name if len(name) < 40 else name[:20] + f"…({len(name)} chars)",
                          "status": answer.status_code,
-                         "naive path escapes": not inside(folder, naive),
+                         "naive path escapes": escapes,
                          "shown as": stored.get("name", body.get("error")),
                          "stored as": stored.get("stored_as", "-")})
         files = {p.name for p in folder.iterdir()}
-        outside = [str(p) for p in Path(folder).parent.glob("evil*")]
     return NameRun(rows, files, outside)
 
 
@@ -464,3 +468,28 @@ def bad_inputs(limit_kb: int = 256, read_timeout: float = 1.0) -> BadInputResult
         still_up = httpx.get(server.url + "/health").status_code == 200
         left = sum(1 for _ in folder.iterdir())
     return BadInputResult(cases, left, still_up)
+
+
+# What a run could leave behind ------------------------------------------------------------------
+
+BUCKET_PREFIXES = ("backendlab-uploads-", "backendlab-lab02-", "backendlab-enforce-")
+
+
+def leftovers() -> dict[str, set[str]]:
+    """This suite's upload buckets, `upload_files_*` tables, upload temp folders and running
+    server processes, as they are now. A notebook takes this at its start and asserts it is the
+    same at its end: anything new was made by the run and not cleaned up."""
+    from backendlab import processes
+    from backendlab.services.s3 import s3_client
+    from backendlab.services.sql import connect, database_url
+    buckets = {b["Name"] for b in s3_client().list_buckets().get("Buckets", [])
+               if b["Name"].startswith(BUCKET_PREFIXES)}
+    url = database_url()
+    query = ("SELECT name FROM sqlite_master WHERE type = 'table'" if url.startswith("sqlite")
+             else "SELECT table_name FROM information_schema.tables")
+    with contextlib.closing(connect(url)) as conn, contextlib.closing(conn.cursor()) as cursor:
+        cursor.execute(query)
+        tables = {row[0] for row in cursor.fetchall() if row[0].startswith("upload_files_")}
+    folders = {p.name for p in Path(tempfile.gettempdir()).glob("backendlab-uploads-*")}
+    servers = {f"{p.name} (pid {p.pid})" for p in processes.running() if p.name.startswith("server-")}
+    return {"buckets": buckets, "tables": tables, "folders": folders, "servers": servers}

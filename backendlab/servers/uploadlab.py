@@ -2,7 +2,7 @@
 
 The handler is `async def f(chunks, content_type, folder, limits)`, loaded from
 `--handler FILE.py:NAME`; `chunks` is the body as it arrives, `limits` a `Limits`. The server
-adds what is not the lab's subject: a 408 for a stalled client, the handler's `Rejected` as a
+adds what is not the lab's subject: a 408 for a stalled or too slow client, the handler's `Rejected` as a
 JSON error with its status, a one-line 500 for a crash, and /stats counting the body bytes the
 handler actually read.
 """
@@ -29,12 +29,14 @@ def add_arguments(parser) -> None:
     parser.add_argument("--folder", required=True, help="where the handler stores files")
     parser.add_argument("--max-file-bytes", type=int, default=Limits().max_file_bytes)
     parser.add_argument("--read-timeout", type=float, default=Limits().read_timeout)
+    parser.add_argument("--body-timeout", type=float, default=Limits().body_timeout)
 
 
 def create_app() -> Starlette:
     opts = options()
     handler = load_handler(opts["handler"])
-    limits = Limits(max_file_bytes=opts["max_file_bytes"], read_timeout=opts["read_timeout"])
+    limits = Limits(max_file_bytes=opts["max_file_bytes"], read_timeout=opts["read_timeout"],
+                    body_timeout=opts["body_timeout"])
     read = {"last_upload_bytes": 0}
 
     async def health(_request: Request) -> Response:
@@ -48,7 +50,7 @@ def create_app() -> Starlette:
 
         async def chunks():
             async for chunk in Request(request.scope, timed_receive(
-                    request.receive, limits.read_timeout)).stream():
+                    request.receive, limits.read_timeout, limits.body_timeout)).stream():
                 read["last_upload_bytes"] += len(chunk)
                 yield chunk
 

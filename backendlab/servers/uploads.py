@@ -10,10 +10,12 @@ authentication, which is not this lesson).
                              temp file), stream (each chunk to its final file as it arrives)
   GET  /local/{id}/link      the owner gets an HMAC-signed link to a stored file, valid briefly
   GET  /local/{id}           the file, for a link whose signature holds and has not expired
+                             (with `X-Content-Type-Options: nosniff`)
   POST /presign              JSON {filename, content_type}: a presigned POST to S3 under the
                              user's key prefix, with a size range and the content type signed in
   POST /complete             JSON {key}: HEAD + sniff the object; records a row in SQL only when it
-                             exists and matches, deletes it when it does not
+                             exists and matches, deletes it when it does not. A presign ticket
+                             lives as long as its presigned POST, and is used up by one /complete
   GET  /files/{id}/download  the owner gets a short-lived presigned GET; another user gets 403
   POST /proxy                multipart/form-data streamed through this server into S3 (to compare
                              with the direct upload)
@@ -33,6 +35,7 @@ import re
 import secrets
 import shutil
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -69,12 +72,16 @@ def add_arguments(parser) -> None:
     parser.add_argument("--max-field-bytes", type=int, default=defaults.max_field_bytes)
     parser.add_argument("--read-timeout", type=float, default=defaults.read_timeout,
                         help="seconds to wait for the next piece of a body before 408")
+    parser.add_argument("--body-timeout", type=float, default=defaults.body_timeout,
+                        help="seconds the whole body may take before 408")
     parser.add_argument("--upload-dir", default=None,
                         help="folder for stored files (default: a temp folder removed at exit)")
     parser.add_argument("--bucket", default=None,
                         help="S3 bucket (default: one made on first use, deleted at exit)")
     parser.add_argument("--link-seconds", type=int, default=presign.DOWNLOAD_SECONDS,
                         help="how long signed and presigned download links live")
+    parser.add_argument("--upload-seconds", type=int, default=presign.UPLOAD_SECONDS,
+                        help="how long a presigned POST, and the ticket to complete it, live")
 
 
 class App:
@@ -85,6 +92,7 @@ class App:
         self.check = filetypes.checker(opts.get("type_check", "magic"))
         self.limits = Limits(**{key: opts[key] for key in Limits().as_dict() if key in opts})
         self.link_seconds = opts.get("link_seconds", presign.DOWNLOAD_SECONDS)
+        self.upload_seconds = opts.get("upload_seconds", presign.UPLOAD_SECONDS)
         self.own_folder = not opts.get("upload_dir")
         self.folder = Path(opts.get("upload_dir") or tempfile.mkdtemp(prefix="backendlab-uploads-"))
         self.bucket = opts.get("bucket")
@@ -105,13 +113,23 @@ class App:
             await asyncio.to_thread(self.close)
 
     def close(self) -> None:
-        """Remove what this run made: its upload folder, its bucket, its table."""
-        if self.own_folder:
-            shutil.rmtree(self.folder, ignore_errors=True)
+        """Remove what this run made: its bucket, its table, its upload folder. Each step runs
+        even when an earlier one fails (S3 gone, database gone); the first error is raised last."""
+        steps = []
         if self._s3 is not None and self.own_bucket:
-            _delete_bucket(self._s3, self.bucket)
+            steps.append(lambda: _delete_bucket(self._s3, self.bucket))
         if self._table is not None:
-            self._table.drop()
+            steps.append(self._table.drop)
+        if self.own_folder:
+            steps.append(lambda: shutil.rmtree(self.folder))
+        errors = []
+        for step in steps:
+            try:
+                step()
+            except Exception as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
 
     # shared services, reached on first use so /upload works without S3 or SQL ---------------
 
@@ -163,7 +181,8 @@ class App:
 
     def _timed(self, request: Request) -> Request:
         """The request with a receive that refuses a stalled client with 408."""
-        return Request(request.scope, timed_receive(request.receive, self.limits.read_timeout))
+        return Request(request.scope, timed_receive(request.receive, self.limits.read_timeout,
+                                                    self.limits.body_timeout))
 
     async def health(self, _request: Request) -> Response:
         return JSONResponse({"status": "ok", "pid": os.getpid()})
@@ -175,6 +194,7 @@ class App:
             "last_upload_bytes": self.last_upload_bytes,
             "cpu_seconds": cpu.user + cpu.system, "rss": self.process.memory_info().rss,
             "files_on_disk": sum(1 for _ in self.folder.iterdir()), "mode": self.mode,
+            "pending": len(self.pending),
             "rows": self._table.count() if self._table is not None else 0,
             "limits": self.limits.as_dict(), "pid": os.getpid()})
 
@@ -246,7 +266,9 @@ class App:
                        request.query_params.get("signature"))
         if record is None:
             raise Rejected(404, "no such file")
-        return FileResponse(record["path"], filename=record["name"])
+        # a stored file is served as its sniffed type and no other: no browser guessing HTML
+        return FileResponse(record["path"], filename=record["name"],
+                            headers={"X-Content-Type-Options": "nosniff"})
 
     async def presign_upload(self, request: Request) -> Response:
         user = _user(request)
@@ -257,26 +279,41 @@ class App:
                                 f"not {body['content_type']!r}")
         key = presign.new_key(user, ext)
         post = await asyncio.to_thread(presign.presigned_post, self.s3(), self.bucket, key,
-                                       body["content_type"], self.limits.max_file_bytes)
+                                       body["content_type"], self.limits.max_file_bytes,
+                                       self.upload_seconds)
+        self._drop_expired()
         self.pending[key] = {"owner": user, "type": body["content_type"],
-                             "name": display_name(body["filename"])}
+                             "name": display_name(body["filename"]),
+                             "expires": time.monotonic() + self.upload_seconds}
         return JSONResponse({**post, "key": key, "max_bytes": self.limits.max_file_bytes,
-                             "expires_in": presign.UPLOAD_SECONDS})
+                             "expires_in": self.upload_seconds})
+
+    def _drop_expired(self) -> None:
+        """Forget tickets whose presigned POST has expired: `pending` holds at most what one
+        upload lifetime of /presign calls issues, however many clients never complete."""
+        now = time.monotonic()
+        for key in [k for k, ticket in self.pending.items() if ticket["expires"] <= now]:
+            del self.pending[key]
 
     async def complete(self, request: Request) -> Response:
         user = _user(request)
         key = (await _json(request, "key"))["key"]
-        promise = self._owned(self.pending.get(key), user)
+        self._drop_expired()
+        self._owned(self.pending.get(key), user)
+        # taken before any await: a second /complete for the key meanwhile finds nothing (404)
+        promise = self.pending.pop(key)
         try:
             found = await asyncio.to_thread(presign.verify_object, self.s3(), self.bucket, key,
                                             self.limits.max_file_bytes, promise["type"])
+            row = self.table().add(uuid.uuid4().hex, user, key, promise["name"], found["size"],
+                                   found["type"])
         except Rejected as exc:
-            if exc.status != 409:
-                del self.pending[key]
+            if exc.status == 409:  # no object yet: the client may upload and complete again
+                self.pending[key] = promise
             raise
-        del self.pending[key]
-        row = self.table().add(uuid.uuid4().hex, user, key, promise["name"], found["size"],
-                               found["type"])
+        except Exception:
+            self.pending[key] = promise  # S3 or SQL failed, not the upload: may be retried
+            raise
         return JSONResponse(row, status_code=201)
 
     async def download(self, request: Request) -> Response:

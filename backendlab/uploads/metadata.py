@@ -30,10 +30,16 @@ class FileTable:
                       "size BIGINT NOT NULL, type TEXT NOT NULL, created DOUBLE PRECISION NOT NULL)")
 
     def _execute(self, sql: str, params: tuple = ()) -> list[tuple]:
-        with closing(self.conn.cursor()) as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall() if cursor.description else []
-        self.conn.commit()
+        """Run one statement in its own transaction; a failed one is rolled back, since on
+        PostgreSQL an aborted transaction refuses every later statement on the connection."""
+        try:
+            with closing(self.conn.cursor()) as cursor:
+                cursor.execute(sql, params)
+                rows = cursor.fetchall() if cursor.description else []
+            self.conn.commit()
+        except Exception:
+            self.conn.rollback()
+            raise
         return rows
 
     def add(self, file_id: str, owner: str, key: str, name: str, size: int, type_: str) -> dict:

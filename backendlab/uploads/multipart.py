@@ -21,7 +21,7 @@ from backendlab.uploads.filetypes import ALLOWED, HEAD_BYTES, check_magic, media
 from backendlab.uploads.limits import Limits
 from backendlab.uploads.names import display_name
 
-MAX_HEADER_BYTES = 8 * 1024
+MAX_HEADER_LINE_BYTES = 8 * 1024  # per header line of a part (python-multipart >= 0.0.34)
 
 
 @dataclass
@@ -94,7 +94,7 @@ class MultipartReader:
             "on_header_field": self._header_field,
             "on_header_value": self._header_value, "on_headers_finished": self._headers_done,
             "on_part_data": self._part_data, "on_part_end": self._part_end, "on_end": self._end,
-        }, max_header_size=MAX_HEADER_BYTES)
+        }, max_header_size=MAX_HEADER_LINE_BYTES)
         self.upload = Upload()
         self._part: _Part | None = None
         self._ended: list[_Part] = []
