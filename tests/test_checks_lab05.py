@@ -183,6 +183,64 @@ def catches_only_the_read(client, key, load, ttl=30.0, jitter=0.1):
     return trusts_redis(client, key, load, ttl, jitter)
 
 
+def unguarded_store(name, store):
+    """Single flight that fails open (a refused lock counts as held), then `store(client, key,
+    json, px)` unguarded: a Redis that refuses writes makes the store's error escape."""
+
+    def get_or_load(client, key, load, ttl=30.0, jitter=0.1):
+        try:
+            if (cached := client.get(key)) is not None:
+                return json.loads(cached)
+        except redis.RedisError:
+            return load()
+        lock = client.lock(key + ":lock", timeout=10, blocking=False)
+        try:
+            holder = lock.acquire()
+        except redis.RedisError:
+            holder = True
+        if not holder:
+            for _ in range(250):
+                time.sleep(0.02)
+                if (cached := client.get(key)) is not None:
+                    return json.loads(cached)
+            return load()
+        try:
+            value = load()
+            store(client, key, json.dumps(value), jittered(ttl, jitter))
+            return value
+        finally:
+            with contextlib.suppress(redis.RedisError):
+                lock.release()
+
+    get_or_load.__name__ = name
+    return get_or_load
+
+
+def store_in_pipeline(transaction):
+    def store(client, key, value, px):
+        with client.pipeline(transaction=transaction) as pipe:
+            pipe.set(key, value, px=px).execute()
+    return store
+
+
+UNGUARDED_WRITES = [
+    unguarded_store("setex", lambda c, k, v, px: c.setex(k, max(1, px // 1000), v)),
+    unguarded_store("psetex", lambda c, k, v, px: c.psetex(k, px, v)),
+    unguarded_store("multi_exec", store_in_pipeline(transaction=True)),
+    unguarded_store("pipeline", store_in_pipeline(transaction=False)),
+    unguarded_store("lua_script", lambda c, k, v, px: c.eval(
+        "return redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])", 1, k, v, px)),
+]
+
+
+@pytest.mark.filterwarnings("ignore:Call to deprecated setex:DeprecationWarning")  # learners use it
+@pytest.mark.parametrize("wrong", UNGUARDED_WRITES, ids=lambda helper: helper.__name__)
+def test_any_unguarded_write_fails_the_refused_writes_check(suite_redis_sql, solution, wrong):
+    report = lab05.check(solution.cache_key, wrong)
+    assert "Redis refuses writes" in only_failing(report, "Redis down: answers from the database")
+    assert lab_keys() == []
+
+
 @pytest.mark.parametrize("wrong, failing, hint", [
     (loads_every_time, {"cache-aside: a miss loads, a hit does not",
                         "stampede: one load for a burst on a cold key"},

@@ -3,6 +3,7 @@ effect, and leaves no process, key or table behind."""
 
 import contextlib
 
+import httpx
 import psutil
 import pytest
 
@@ -52,12 +53,24 @@ def test_keys_live_until_their_ttl_and_are_gone_after_it():
     assert result.all_gone() and set(result.all_gone()) == {0}
 
 
-def test_a_longer_ttl_gives_more_hits_and_more_stale_reads():
-    short, long = ca.ttl_sweep(ttls=(0.03, 3.0), reads=120, progress=False)
-    assert short.writes == long.writes == 20 and short.reads == long.reads == 120
-    assert long.hit_ratio - short.hit_ratio >= 0.08, (short.row(), long.row())
-    assert long.stale_ratio - short.stale_ratio >= 0.3, (short.row(), long.row())
-    assert long.db_reads * 4 <= short.db_reads
+def test_on_a_request_clock_each_longer_ttl_gives_more_hits_and_no_fewer_stale_reads():
+    runs = ca.ttl_sweep(ttls=(0.03, 0.1, 0.3, 3.0), reads=120, every=0.025, progress=False)
+    hits, stale = [r.hit_ratio for r in runs], [r.stale_ratio for r in runs]
+    assert all(r.writes == 20 and r.reads == 120 and r.late <= 30 for r in runs), \
+        [r.row() for r in runs]
+    assert all(b - a >= 0.1 for a, b in zip(hits, hits[1:])), hits
+    assert all(b >= a - 0.02 for a, b in zip(stale, stale[1:])), stale
+    assert stale[-1] - stale[0] >= 0.4, stale
+    assert runs[-1].db_reads * 5 <= runs[0].db_reads
+
+
+def test_leftovers_counts_an_open_run_and_nothing_once_it_is_closed():
+    with ca.Shop() as shop, shop.serve(query_delay=0.0) as server:
+        httpx.get(server.url + "/products?category=books&page=1&page_size=5").raise_for_status()
+        left = ca.leftovers()
+        assert left["keys"] >= 1 and left["tables"] == 2 and left["processes"] == 1, left
+    left = ca.leftovers()
+    assert left["runs"] >= 1 and left["keys"] == left["tables"] == left["processes"] == 0, left
 
 
 def test_naive_keys_serve_wrong_pages_and_other_users_data_the_designed_key_never():

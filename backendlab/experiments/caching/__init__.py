@@ -9,12 +9,14 @@ reads, stale answers, wrong answers) rather than timed, wherever a count can sho
 3. `key_designs`: keys that serve wrong data.    4. `invalidation`: TTL only, delete, version.
 5. `stampede`: a burst on an expired key.        6. `two_instances`, `http_caching`: cache layers.
 7. `redis_outage`: Redis stops mid-run.          8. `bad_inputs`: hostile requests.
+`leftovers`: what the runs left behind (keys, tables, processes), asserted zero at the end.
 """
 
 from backendlab.experiments.caching.aside import ColdWarm, cold_vs_warm
 from backendlab.experiments.caching.badinput import bad_inputs
 from backendlab.experiments.caching.invalidation import invalidation
 from backendlab.experiments.caching.keys import KeyDesignRun, key_designs
+from backendlab.experiments.caching.leftovers import leftovers
 from backendlab.experiments.caching.layers import (HttpCaching, TwoInstances, http_caching,
                                                   two_instances)
 from backendlab.experiments.caching.outage import Outage, redis_outage
@@ -26,6 +28,6 @@ from backendlab.experiments.caching.workload import Workload, read_while_writing
 __all__ = [
     "ColdWarm", "Expiry", "HttpCaching", "KeyDesignRun", "Outage", "Shop", "StampedeRun",
     "TwoInstances", "Workload", "bad_inputs", "cold_vs_warm", "http_caching", "invalidation",
-    "key_designs", "read_while_writing", "redis_outage", "services_in_use", "stampede",
+    "key_designs", "leftovers", "read_while_writing", "redis_outage", "services_in_use", "stampede",
     "ttl_expiry", "ttl_sweep", "two_instances",
 ]

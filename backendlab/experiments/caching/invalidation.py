@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from backendlab.experiments.caching.shop import Shop, progress_bar
+from backendlab.experiments import progressbar
+from backendlab.experiments.caching.shop import Shop
 from backendlab.experiments.caching.workload import Workload, read_while_writing
 
 STRATEGIES = ("ttl", "delete", "version")
@@ -14,7 +15,7 @@ def invalidation(strategies: tuple[str, ...] = STRATEGIES, ttl: float = 5.0, rea
     options = {strategy: dict(ttl=ttl, invalidation=strategy, query_delay=0.01)
                for strategy in strategies}
     with Shop() as shop, shop.serve_all(options) as started, \
-            progress_bar(len(strategies), "strategies", progress) as bar:
+            progressbar.progress(len(strategies), "strategies", progress) as bar:
         runs = {}
         for strategy, server in started.items():
             runs[strategy] = read_while_writing(server, strategy, reads)

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from backendlab.experiments.caching.shop import Shop, progress_bar
+from backendlab.experiments import progressbar
+from backendlab.experiments.caching.shop import Shop
 from backendlab.servers.caching.catalog import CATEGORIES, USERS
 
 SCHEMES = ("category-only", "raw-url", "designed")
@@ -101,7 +102,7 @@ def key_designs(schemes: tuple[str, ...] = SCHEMES, requests: int = 200, seed: i
     options = {scheme: dict(key_scheme=scheme, invalidation="ttl", query_delay=0.0)
                for scheme in schemes}
     with Shop() as shop, shop.serve_all(options) as started, \
-            progress_bar(len(schemes), "key schemes", progress) as bar:
+            progressbar.progress(len(schemes), "key schemes", progress) as bar:
         for scheme, server in started.items():
             with httpx.Client(base_url=server.url, timeout=10) as client:
                 classic = [ask(client, *request) for request in CLASSIC]

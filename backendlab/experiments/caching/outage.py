@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from backendlab import processes
+from backendlab.experiments.caching.leftovers import track_process
 from backendlab.experiments.caching.shop import HOT_PAGES, Shop, stats, timed_get
 
 
@@ -24,7 +25,9 @@ def own_redis(port: int, engine: str | None = None) -> processes.ManagedProcess:
                 "--save", "", "--appendonly", "no"]
     else:
         argv = [sys.executable, "-m", "backendlab.services.fakeredis_server", "--port", str(port)]
-    return processes.start("redis-05-outage", argv, port=port).wait_for_port()
+    proc = processes.start("redis-05-outage", argv, port=port)
+    track_process(proc)
+    return proc.wait_for_port()
 
 
 @dataclass

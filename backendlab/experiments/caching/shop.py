@@ -9,8 +9,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-from tqdm.auto import tqdm
 
+from backendlab.experiments.caching.leftovers import track_process, track_run
 from backendlab.servers import RunningServer, start_server
 from backendlab.servers.caching.catalog import (connect, create_tables, drop_tables, order_ids,
                                                 product_ids)
@@ -28,6 +28,7 @@ class Shop:
         run = uuid.uuid4().hex[:10]
         self.tables = f"bl05_{run}"
         self.namespace = f"backendlab:05:{run}"
+        track_run(self.namespace, self.tables)
 
     def __enter__(self) -> "Shop":
         redis_url()  # resolved before any server starts, so they all share this Redis
@@ -69,9 +70,11 @@ class Shop:
     def serve(self, label: str = "", **options) -> RunningServer:
         """A products server over this shop, its keys under `namespace[:label]`, with `options`."""
         namespace = f"{self.namespace}:{label}" if label else self.namespace
-        return start_server("caching", **{"tables": self.tables, "namespace": namespace,
-                                          "redis_url": redis_url(), "database_url": database_url(),
-                                          **options})
+        server = start_server("caching", **{"tables": self.tables, "namespace": namespace,
+                                            "redis_url": redis_url(), "database_url": database_url(),
+                                            **options})
+        track_process(server.process)
+        return server
 
     @contextlib.contextmanager
     def serve_all(self, servers: dict[str, dict]):
@@ -106,7 +109,3 @@ def timed_get(client: httpx.Client, path: str, **kwargs) -> tuple[float, httpx.R
     start = time.perf_counter()
     response = client.get(path, **kwargs)
     return time.perf_counter() - start, response
-
-
-def progress_bar(total: int, desc: str, enabled: bool):
-    return tqdm(total=total, desc=desc, disable=not enabled, leave=True)

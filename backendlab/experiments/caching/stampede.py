@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from backendlab.experiments.caching.shop import Shop, progress_bar, stats
+from backendlab.experiments import progressbar
+from backendlab.experiments.caching.shop import Shop, stats
 from backendlab.services.kafka import run_coroutine
 
 HOT = "/products?category=music&page=1&page_size=10"
@@ -51,7 +52,7 @@ def stampede(modes: tuple[str, ...] = ("none", "lock"), burst: int = 30, rounds:
     options = {mode: dict(ttl=ttl, stampede=mode, query_delay=query_delay, invalidation="ttl")
                for mode in modes}
     with Shop() as shop, shop.serve_all(options) as started, \
-            progress_bar(rounds * len(modes), "bursts", progress) as bar:
+            progressbar.progress(rounds * len(modes), "bursts", progress) as bar:
         for server in started.values():
             httpx.get(server.url + HOT, timeout=10).raise_for_status()
         for _ in range(rounds):

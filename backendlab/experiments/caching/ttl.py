@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import httpx
 
-from backendlab.experiments.caching.shop import Shop, progress_bar
+from backendlab.experiments import progressbar
+from backendlab.experiments.caching.shop import Shop
 from backendlab.experiments.caching.workload import Workload, read_while_writing
 
 
@@ -54,14 +56,16 @@ def ttl_expiry(ttl: float = 0.6, pages: int = 6, every: float = 0.05) -> Expiry:
 
 
 def ttl_sweep(ttls: tuple[float, ...] = (0.03, 0.1, 0.3, 3.0), reads: int = 120,
-              progress: bool = True) -> list[Workload]:
-    """The same read/write workload against one server per TTL, none invalidating on write."""
+              every: float = 0.025, progress: bool = True) -> list[Workload]:
+    """The same read/write workload, one read every `every` s, against one server per TTL (none
+    invalidating on write), all at once. On that fixed clock a TTL spans the same number of reads
+    on any machine, so the ratios measure the TTL rather than the machine's speed."""
     labels = {f"ttl{i}": ttl for i, ttl in enumerate(ttls)}
-    with Shop() as shop, shop.serve_all({label: dict(ttl=ttl, invalidation="ttl", query_delay=0.01)
+    with Shop() as shop, shop.serve_all({label: dict(ttl=ttl, invalidation="ttl", query_delay=0.005)
                                          for label, ttl in labels.items()}) as started, \
-            progress_bar(len(ttls), "TTLs", progress) as bar:
-        runs = []
-        for label, ttl in labels.items():
-            runs.append(read_while_writing(started[label], f"TTL {ttl:g} s", reads))
-            bar.update()
-    return runs
+            progressbar.progress(len(ttls), "TTLs", progress) as bar, ThreadPoolExecutor(len(ttls)) as pool:
+        futures = [pool.submit(read_while_writing, started[label], f"TTL {ttl:g} s", reads,
+                               every=every) for label, ttl in labels.items()]
+        for future in futures:
+            future.add_done_callback(lambda _: bar.update())
+        return [future.result() for future in futures]
