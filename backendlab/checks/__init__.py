@@ -19,6 +19,9 @@ import types
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from backendlab.processes import ProcessFailed
+from backendlab.servers import start_server
+
 _LITERALS = (bool, int, float, complex, str, bytes, type(None))
 
 
@@ -168,3 +171,13 @@ def function_module(fn: Callable) -> str:
                               f"`{global_name}` inside {name}")
         lines.append(line)
     return "\n".join(lines) + "\n\n\n" + source
+
+
+def start_lab_server(server: str, label: str, **options):
+    """Start the lab's server on the learner's code; a server that cannot load it becomes a
+    CheckFailed carrying the last line it printed, not a traceback."""
+    try:
+        return start_server(server, **options)
+    except ProcessFailed as exc:
+        last = [line for line in str(exc).splitlines() if line.strip()][-1]
+        raise CheckFailed(f"the server could not load {label}: {last}") from None

@@ -23,10 +23,9 @@ from functools import lru_cache
 import httpx
 
 from backendlab.checks import (Check, CheckFailed, Report, describe_error, function_module,
-                               run_checks)
+                               run_checks, start_lab_server)
 from backendlab.measure import LatencyProbe, RssSampler
-from backendlab.processes import ProcessFailed
-from backendlab.servers import RunningServer, start_server
+from backendlab.servers import RunningServer
 
 HEADER = ["customer", "amount", "quantity", "discount"]
 LABELS = ["acme", "Smith, Jane", "Zoë", "東京商店", "O'Brien", "Ødegaard"]
@@ -188,14 +187,11 @@ class _Lab:
                 fd, self._path = tempfile.mkstemp(prefix="backendlab-lab01-", suffix=".py")
                 with os.fdopen(fd, "w", encoding="utf-8") as file:
                     file.write(source)
-                self._server = start_server("csvlab", handler=f"{self._path}:{self.fn.__name__}")
+                self._server = start_lab_server("csvlab", self.name,
+                                                handler=f"{self._path}:{self.fn.__name__}")
             except CheckFailed as exc:
                 self._failure = str(exc)
                 raise
-            except ProcessFailed as exc:
-                last = [line for line in str(exc).splitlines() if line.strip()][-1]
-                self._failure = f"the server could not load {self.name}: {last}"
-                raise CheckFailed(self._failure) from None
         return self._server
 
     def upload(self, body, timeout: float = SMALL_TIMEOUT):

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from tqdm.auto import tqdm
 
 from backendlab import datasets
+from backendlab.experiments import progressbar
 from backendlab.measure import (LatencyProbe, ProbeResult, RssSampler, RssTrace, free_cores,
                                 percentiles)
 from backendlab.servers import start_server, worker_pids
@@ -43,10 +43,6 @@ def _server(**options):
     with tempfile.TemporaryDirectory(prefix="backendlab-spool-") as folder:
         with start_server("eventloop", spool_dir=folder, **options) as server:
             yield server, Path(folder)
-
-
-def _progress(total: int, desc: str, progress: bool):
-    return tqdm(total=total, desc=desc, disable=not progress, leave=True)
 
 
 # 1. One upload: buffered vs streamed -------------------------------------------------------------
@@ -127,7 +123,7 @@ def upload_modes(csv_mb: float = 20, modes: tuple[str, ...] = ("buffered", "stre
                  progress: bool = True) -> UploadComparison:
     """Upload one generated CSV of `csv_mb` MB to a fresh server per mode, probing /health."""
     with datasets.csv_file(int(csv_mb * MB), malformed_every=malformed_every) as csv_file, \
-            _progress(len(modes), "uploads", progress) as bar:
+            progressbar.progress(len(modes), "uploads", progress) as bar:
         runs = {}
         for mode in modes:
             bar.set_postfix_str(mode)
@@ -215,7 +211,7 @@ def offload(csv_mb: float = 20, parses: int = 4, modes: tuple[str, ...] = ("thre
     """
     with datasets.csv_file(int(csv_mb / parses * MB)) as csv_file, \
             _server(pool_workers=2) as (server, spool), \
-            _progress(rounds * len(modes), "offload batches", progress) as bar:
+            progressbar.progress(rounds * len(modes), "offload batches", progress) as bar:
         runs = {mode: OffloadRun(mode, parses, csv_file.size / MB) for mode in modes}
         for mode in modes:
             _post_file(f"{server.url}/upload/{mode}", csv_file.path)
@@ -302,7 +298,7 @@ def concurrency_limit(users: int = 12, limit: int = 3, file_mb: float = 4, *,
     """All users upload at once (streamed parse) to a server with --max-concurrent `limit`."""
     data, _ = datasets.generate(int(file_mb * MB))
     with _server(max_concurrent=limit, retry_after=1) as (server, spool), \
-            _progress(users, "users done", progress) as bar:
+            progressbar.progress(users, "users done", progress) as bar:
         gate = threading.Barrier(users)
         t0 = time.perf_counter()
         with ThreadPoolExecutor(users) as pool:
@@ -387,7 +383,7 @@ def job_queue(users: int = 10, file_mb: float = 4, *, poll: float = 0.05, timeou
     throughout (job times are on the probe's clock)."""
     data, _ = datasets.generate(int(file_mb * MB))
     with _server(queue_size=max(16, users)) as (server, spool), \
-            _progress(users, "jobs done", progress) as bar:
+            progressbar.progress(users, "jobs done", progress) as bar:
         gate = threading.Barrier(users)
         with LatencyProbe(server.url + "/health") as probe, ThreadPoolExecutor(users) as pool:
             time.sleep(idle)
@@ -476,7 +472,7 @@ def scale_out(workers: tuple[int, ...] = (1, 2), *, seconds: float = 3.0, slices
     data, _ = datasets.generate(request_kb * 1000)
     runs = {count: ScaleRun(count) for count in workers}
     with contextlib.ExitStack() as stack:
-        bar = stack.enter_context(_progress(len(workers) * (slices + 1), "workers", progress))
+        bar = stack.enter_context(progressbar.progress(len(workers) * (slices + 1), "workers", progress))
         urls = {}
         for count in workers:
             bar.set_postfix_str(f"starting {count} worker(s)")

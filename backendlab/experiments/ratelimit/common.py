@@ -6,8 +6,6 @@ import contextlib
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from tqdm.auto import tqdm
-
 from backendlab.servers import RunningServer, start_server
 from backendlab.services import redis_client
 from backendlab.services.redis import delete_keys
@@ -43,11 +41,6 @@ def start_all(stack: contextlib.ExitStack, specs: dict[str, dict]) -> dict[str, 
     if failure:
         raise failure
     return started
-
-
-def progress_bar(total: float, desc: str, enabled: bool):
-    """A tqdm bar for experiments that take more than a few seconds (hidden when not enabled)."""
-    return tqdm(total=total, desc=desc, disable=not enabled, leave=True)
 
 
 def keys_left() -> int:

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from backendlab import processes
-from backendlab.experiments.ratelimit.common import progress_bar, run_prefix, start_all
+from backendlab.experiments import progressbar
+from backendlab.experiments.ratelimit.common import run_prefix, start_all
 from backendlab.servers import worker_pids
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -62,7 +63,7 @@ def run_locust(env: dict, users: int, seconds: float, folder: Path, show: bool) 
             "--csv-full-history", "--only-summary", "--stop-timeout", "1", "--loglevel", "ERROR"]
     proc = processes.start("locust", argv, env=env)
     try:
-        with progress_bar(math.ceil(seconds), "locust seconds", show) as bar:
+        with progressbar.progress(math.ceil(seconds), "locust seconds", show) as bar:
             started = time.monotonic()
             while proc.alive() and time.monotonic() - started < limit + 20:
                 time.sleep(0.25)

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from backendlab.experiments.ratelimit.common import PREFIX, progress_bar, start_all
+from backendlab.experiments import progressbar
+from backendlab.experiments.ratelimit.common import PREFIX, start_all
 from backendlab.ratelimit import FailurePolicy
 from backendlab.services.redis import RedisService
 
@@ -66,7 +67,7 @@ def redis_down(points: int = 5, duration: float = 1.0, seconds: float = 1.0,
             clients = {policy: stack.enter_context(httpx.Client(
                 base_url=server.url, timeout=5, headers={"X-User-Id": "steady"}))
                 for policy, server in servers.items()}
-            bar = stack.enter_context(progress_bar(round(2 * seconds / interval),
+            bar = stack.enter_context(progressbar.progress(round(2 * seconds / interval),
                                                    "requests per server", progress))
             results = {policy: [] for policy in servers}
             stopped_at, tick, t0 = None, 0, time.perf_counter()
