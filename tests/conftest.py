@@ -2,6 +2,7 @@
 tests a way to reach the real services of this machine (skipped when absent, unless required)."""
 
 import atexit
+import contextlib
 import os
 import shutil
 import tempfile
@@ -116,3 +117,20 @@ def suite_redis_sql(request):
         finally:
             for service in services:
                 service.stop()
+
+
+@contextlib.contextmanager
+def kafka_for_tests():
+    """The broker Kafka tests use: embedded Tansu, unless BACKENDLAB_TEST_KAFKA_BOOTSTRAP_SERVERS
+    names a real one; yields its bootstrap address and stops the embedded one after."""
+    from backendlab.services.kafka import service
+
+    service.stop()
+    with pytest.MonkeyPatch.context() as patch:
+        blank_service_env(patch)
+        real = os.environ.get("BACKENDLAB_TEST_KAFKA_BOOTSTRAP_SERVERS")
+        patch.setenv(*(("KAFKA_BOOTSTRAP_SERVERS", real) if real else ("BACKENDLAB_EMBEDDED", "1")))
+        try:
+            yield service.address()
+        finally:
+            service.stop()

@@ -1,0 +1,25 @@
+"""Kafka consumer retries: retry and dead-letter topics, backoff, error kinds, metadata headers.
+
+    from backendlab.kafkaretry import RetryPolicy, RetryRouter, run_topics
+    async with run_topics(bootstrap, "orders", retries=2) as topics:
+        router = RetryRouter(producer, consumer, topics, RetryPolicy(max_attempts=3))
+        route = await router.process(record, handler)  # None, or where the failure went
+
+One concept per module: `topics` (names, create and always delete), `backoff` (exponential, capped,
+full jitter), `errors` (transient or fatal), `headers` (the metadata a copy carries), `router`
+(decide, publish, then commit).
+"""
+
+from backendlab.kafkaretry.backoff import Backoff, exponential_ms, full_jitter_ms
+from backendlab.kafkaretry.errors import FatalError, Kind, TransientError, classify
+from backendlab.kafkaretry.headers import RetryMetadata, decode, encode, with_metadata
+from backendlab.kafkaretry.router import RetryPolicy, RetryRouter, Route, decide
+from backendlab.kafkaretry.topics import (RetryTopics, create_topics, delete_topics, dlt_topic,
+                                          list_topics, retry_topic, run_topics, unique_topic)
+
+__all__ = [
+    "Backoff", "FatalError", "Kind", "RetryMetadata", "RetryPolicy", "RetryRouter", "RetryTopics",
+    "Route", "TransientError", "classify", "create_topics", "decide", "decode", "delete_topics",
+    "dlt_topic", "encode", "exponential_ms", "full_jitter_ms", "list_topics", "retry_topic",
+    "run_topics", "unique_topic", "with_metadata",
+]
