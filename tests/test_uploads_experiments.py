@@ -12,7 +12,8 @@ def test_memory_mode_grows_with_concurrency_and_streaming_stays_flat():
                               seconds=0.4, progress=False)
     memory, stream = result.growth_mb()["memory"], result.growth_mb()["stream"]
     assert all(s == 201 for run in result.runs.values() for s in run.statuses)
-    assert memory[1] >= 0.6 * 3 * 6 and memory[1] >= 2 * memory[0], result.summary()
+    assert memory[1] >= 0.6 * 3 * 6, result.summary()
+    assert memory[1] - memory[0] >= 0.6 * 2 * 6, result.summary()  # most of a file per extra upload
     assert max(stream) <= 1.5, result.summary()
     assert result.leftover_partial == 0
 
