@@ -133,6 +133,15 @@ no_jitter = without_single_flight("no_jitter", lambda ttl, jitter: int(ttl * 100
 plain_cache_aside = without_single_flight("plain_cache_aside", jittered)
 
 
+def wait_for_holder(client, key, load):
+    """What a request that lost the lock does: poll for the holder's value for 5 s, then load."""
+    for _ in range(250):
+        time.sleep(0.02)
+        if (cached := client.get(key)) is not None:
+            return json.loads(cached)
+    return load()
+
+
 def lock_without_ttl(client, key, load, ttl=30.0, jitter=0.1):
     try:
         if (cached := client.get(key)) is not None:
@@ -141,11 +150,7 @@ def lock_without_ttl(client, key, load, ttl=30.0, jitter=0.1):
     except redis.RedisError:
         return load()
     if not holder:
-        for _ in range(250):
-            time.sleep(0.02)
-            if (cached := client.get(key)) is not None:
-                return json.loads(cached)
-        return load()
+        return wait_for_holder(client, key, load)
     value = load()
     with contextlib.suppress(redis.RedisError):
         client.set(key, json.dumps(value), px=jittered(ttl, jitter))
@@ -165,11 +170,7 @@ def trusts_redis(client, key, load, ttl=30.0, jitter=0.1):
             return value
         finally:
             lock.release()
-    for _ in range(250):
-        time.sleep(0.02)
-        if (cached := client.get(key)) is not None:
-            return json.loads(cached)
-    return load()
+    return wait_for_holder(client, key, load)
 
 
 def catches_only_the_read(client, key, load, ttl=30.0, jitter=0.1):
@@ -199,11 +200,7 @@ def unguarded_store(name, store):
         except redis.RedisError:
             holder = True
         if not holder:
-            for _ in range(250):
-                time.sleep(0.02)
-                if (cached := client.get(key)) is not None:
-                    return json.loads(cached)
-            return load()
+            return wait_for_holder(client, key, load)
         try:
             value = load()
             store(client, key, json.dumps(value), jittered(ttl, jitter))

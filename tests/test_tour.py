@@ -29,7 +29,7 @@ def test_kafka_round_trip_keeps_per_key_order_and_removes_its_topic():
     from aiokafka.admin import AIOKafkaAdminClient
 
     from backendlab.services import kafka_bootstrap
-    from backendlab.services.kafka import run_coroutine
+    from backendlab.coroutines import run_coroutine
 
     result = tour.kafka_round_trip(count=120, keys=4)
     assert (result.produced, result.consumed, result.in_order_per_key) == (120, 120, True)

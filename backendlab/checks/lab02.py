@@ -25,8 +25,9 @@ import httpx
 
 from backendlab.checks import (Check, CheckFailed, Report, describe_error, function_module,
                                run_checks, start_lab_server)
-from backendlab.peak import PeakWindow, current_rss
+from backendlab.peak import PeakWindow
 from backendlab.servers import RunningServer
+from backendlab.services.s3 import delete_bucket
 from backendlab.uploads import forms
 from backendlab.uploads.forms import Part, encode, headers
 from backendlab.uploads.limits import Limits
@@ -233,7 +234,6 @@ def _broken(lab: _Lab) -> str:
 def _memory(lab: _Lab) -> str:
     server = lab.server()
     lab.post(forms.big_file(100_000))
-    baseline = current_rss(server.pid)
     with PeakWindow(server.pid) as window, ThreadPoolExecutor(BIG_USERS) as pool:
         answers = list(pool.map(lambda _: httpx.post(
             server.url + "/upload", content=forms.big_file(BIG, seconds=0.5), headers=headers(),
@@ -242,7 +242,7 @@ def _memory(lab: _Lab) -> str:
     if any(a.status_code != 201 for a in answers):
         raise CheckFailed(f"the big uploads got {[a.status_code for a in answers]}: "
                           f"{_answer(answers[0])}; fix the checks above first")
-    growth = max(0, window.peak - baseline)
+    growth = window.growth
     measured = (f"the server's memory grew by {growth / 2**20:.1f} MB during {BIG_USERS} "
                 f"uploads of {BIG // 2**20} MB at once")
     if growth > MEMORY_LIMIT:
@@ -310,10 +310,7 @@ def _bucket():
 
 def _drop_bucket() -> None:
     while _buckets:
-        s3, name = _buckets.pop()
-        for item in s3.list_objects_v2(Bucket=name).get("Contents", []):
-            s3.delete_object(Bucket=name, Key=item["Key"])
-        s3.delete_bucket(Bucket=name)
+        delete_bucket(*_buckets.pop())
 
 
 def _call_presign(presign, s3, bucket) -> dict:

@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from backendlab.services import kafka_bootstrap, redis_client
-from backendlab.services.kafka import run_coroutine
+from backendlab.coroutines import run_coroutine
 
 
 @dataclass

@@ -28,6 +28,7 @@ import httpx
 from backendlab.experiments import progressbar
 from backendlab.peak import PeakWindow, current_rss
 from backendlab.servers import start_server
+from backendlab.services.s3 import delete_bucket
 from backendlab.uploads import forms, presign
 from backendlab.uploads.forms import Part, encode, headers
 from backendlab.uploads.limits import MB
@@ -393,10 +394,7 @@ def s3_enforcement(max_bytes: int = 2000) -> list[Case]:
         time.sleep(2.1)
         cases.append(_case("GET 2 s after the URL expired", _fetch(short)))
     finally:
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            for item in page.get("Contents", []):
-                client.delete_object(Bucket=bucket, Key=item["Key"])
-        client.delete_bucket(Bucket=bucket)
+        delete_bucket(client, bucket)
     return cases
 
 

@@ -11,11 +11,13 @@ arguments). A learner runs one from a shell with `python -m backendlab serve NAM
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -121,6 +123,23 @@ def start_server(name: str, *, workers: int = 1, ready_path: str = "/health",
     url = f"http://127.0.0.1:{port}"
     _wait_http(url + ready_path, proc, timeout)
     return RunningServer(name, url, proc)
+
+
+def start_together(stack: contextlib.ExitStack,
+                   starters: dict[str, Callable[[], RunningServer]]) -> dict[str, RunningServer]:
+    """Run every starter at once (a server takes about a second to import and bind); each server
+    that started is stopped when `stack` closes, also when another failed, whose error is raised."""
+    with ThreadPoolExecutor(len(starters)) as pool:
+        futures = {label: pool.submit(start) for label, start in starters.items()}
+    started, failure = {}, None
+    for label, future in futures.items():
+        try:
+            started[label] = stack.enter_context(future.result())
+        except Exception as exc:
+            failure = failure or exc
+    if failure:
+        raise failure
+    return started
 
 
 def worker_pids(url: str, workers: int, timeout: float = 15) -> set[int]:

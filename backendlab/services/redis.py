@@ -67,9 +67,14 @@ def redis_client(**kwargs) -> redis.Redis:
     return redis.Redis.from_url(redis_url(), **kwargs)
 
 
+def keys_under(client: redis.Redis, prefix: str) -> list:
+    """Every key under `prefix:`, found with SCAN (KEYS would block a shared Redis)."""
+    return list(client.scan_iter(match=f"{prefix}:*", count=500))
+
+
 def delete_keys(client: redis.Redis, prefix: str) -> int:
     """Delete every key under `prefix:` with SCAN and DEL (never FLUSH: Redis may be shared)."""
-    names = list(client.scan_iter(match=f"{prefix}:*", count=500))
+    names = keys_under(client, prefix)
     for start in range(0, len(names), 500):
         client.delete(*names[start:start + 500])
     return len(names)

@@ -62,3 +62,14 @@ def s3_endpoint() -> str:
 def s3_client(**kwargs):
     """A boto3 S3 client for the suite's S3."""
     return boto3.client("s3", endpoint_url=s3_endpoint(), **{**credentials(), **kwargs})
+
+
+def delete_bucket(client, bucket: str) -> None:
+    """Empty the bucket (every page of objects, and unfinished multipart uploads), then delete it."""
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+        if keys:
+            client.delete_objects(Bucket=bucket, Delete={"Objects": keys})
+    for upload in client.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
+        client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+    client.delete_bucket(Bucket=bucket)

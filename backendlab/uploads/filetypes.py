@@ -17,8 +17,8 @@ from backendlab.uploads.names import extension
 # extension -> the MIME type its bytes must sniff as
 ALLOWED = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif",
            "webp": "image/webp", "pdf": "application/pdf"}
-CANONICAL = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp",
-             "application/pdf": "pdf"}
+# MIME type -> the extension stored files get (the first listed: jpg, not jpeg)
+CANONICAL = {mime: ext for ext, mime in reversed(ALLOWED.items())}
 HEAD_BYTES = 512  # every allowed signature sits in the first few dozen bytes
 CHECKS = ("magic", "content-type")
 

@@ -48,10 +48,6 @@ class Upload:
     fields: dict[str, str] = field(default_factory=dict)
     bytes_read: int = 0
 
-    def as_dict(self) -> dict:
-        return {"files": [f.as_dict() for f in self.files], "fields": self.fields,
-                "bytes_read": self.bytes_read}
-
 
 def boundary_of(content_type: str | None) -> bytes:
     """The boundary of a multipart/form-data Content-Type, or Rejected (415 or 400)."""

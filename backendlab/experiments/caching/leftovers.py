@@ -10,6 +10,7 @@ import sqlite3
 from backendlab.processes import ManagedProcess
 from backendlab.servers.caching.catalog import connect, table_names
 from backendlab.services import database_url, redis_client
+from backendlab.services.redis import keys_under
 
 _namespaces: list[str] = []
 _table_prefixes: list[str] = []
@@ -39,8 +40,7 @@ def leftovers() -> dict[str, int]:
     """Keys, tables and live processes left by this process's runs (all 0 after clean runs);
     other users of a shared Redis or database do not count."""
     with contextlib.closing(redis_client()) as client:
-        keys = sum(1 for namespace in _namespaces
-                   for _ in client.scan_iter(match=f"{namespace}:*", count=500))
+        keys = sum(len(keys_under(client, namespace)) for namespace in _namespaces)
     with contextlib.closing(connect(database_url())) as conn:
         tables = sum(_table_exists(conn, name)
                      for prefix in _table_prefixes for name in table_names(prefix))

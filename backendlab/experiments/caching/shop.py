@@ -4,14 +4,14 @@ run, removed on exit (also on error), and the products servers started over them
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
 from backendlab.experiments.caching.leftovers import track_process, track_run
-from backendlab.servers import RunningServer, start_server
+from backendlab.servers import RunningServer, start_server, start_together
 from backendlab.servers.caching.catalog import (connect, create_tables, drop_tables, order_ids,
                                                 product_ids)
 from backendlab.services import database_url, redis_client, redis_url
@@ -80,16 +80,8 @@ class Shop:
     def serve_all(self, servers: dict[str, dict]):
         """One server per {label: options}, started in parallel; yields {label: server}."""
         with contextlib.ExitStack() as stack:
-            with ThreadPoolExecutor(len(servers)) as pool:
-                futures = {label: pool.submit(self.serve, label, **options)
-                           for label, options in servers.items()}
-            for future in futures.values():
-                if future.exception() is None:
-                    stack.callback(future.result().stop)
-            for future in futures.values():
-                if future.exception() is not None:
-                    raise future.exception()
-            yield {label: future.result() for label, future in futures.items()}
+            yield start_together(stack, {label: functools.partial(self.serve, label, **options)
+                                         for label, options in servers.items()})
 
 
 def services_in_use() -> dict[str, str]:

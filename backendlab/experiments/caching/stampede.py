@@ -11,7 +11,7 @@ import httpx
 
 from backendlab.experiments import progressbar
 from backendlab.experiments.caching.shop import Shop, stats
-from backendlab.services.kafka import run_coroutine
+from backendlab.coroutines import run_coroutine
 
 HOT = "/products?category=music&page=1&page_size=10"
 
