@@ -41,3 +41,9 @@ def test_another_secret_cannot_forge_a_link():
     path, expires, signature = parts(signed_url(b"other", "/local/abc", 60, now=1000))
     with pytest.raises(Rejected, match="does not match"):
         verify(SECRET, path, expires, signature, now=1000)
+
+
+def test_a_link_lasts_at_least_its_lifetime_whatever_the_fraction_of_the_second():
+    path, expires, signature = parts(signed_url(SECRET, "/local/abc", 1, now=1000.99))
+    assert expires == "1002"
+    verify(SECRET, path, expires, signature, now=1001.98)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import time
 from urllib.parse import urlencode
 
@@ -22,8 +23,9 @@ def signature(secret: bytes, path: str, expires: int) -> str:
 
 
 def signed_url(secret: bytes, path: str, ttl: float, now: float | None = None) -> str:
-    """`path?expires=...&signature=...`, valid for `ttl` seconds from `now`."""
-    expires = int((time.time() if now is None else now) + ttl)
+    """`path?expires=...&signature=...`, valid for at least `ttl` seconds from `now` (the expiry is
+    whole seconds, rounded up: rounding down could end a 1 s link almost at once)."""
+    expires = math.ceil((time.time() if now is None else now) + ttl)
     return f"{path}?{urlencode({'expires': expires, 'signature': signature(secret, path, expires)})}"
 
 
