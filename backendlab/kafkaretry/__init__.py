@@ -7,19 +7,23 @@
 
 One concept per module: `topics` (names, create and always delete), `backoff` (exponential, capped,
 full jitter), `errors` (transient or fatal), `headers` (the metadata a copy carries), `router`
-(decide, publish, then commit).
+(decide, publish, then commit), `consumer`
+(the poll loop that pauses a retry partition until its head is due), `reading` (a topic's records).
 """
 
 from backendlab.kafkaretry.backoff import Backoff, exponential_ms, full_jitter_ms
 from backendlab.kafkaretry.errors import FatalError, Kind, TransientError, classify
+from backendlab.kafkaretry.consumer import RetryLoop, due_ms, retry_consumer
 from backendlab.kafkaretry.headers import RetryMetadata, decode, encode, with_metadata
+from backendlab.kafkaretry.reading import read_topic
 from backendlab.kafkaretry.router import RetryPolicy, RetryRouter, Route, decide
 from backendlab.kafkaretry.topics import (RetryTopics, create_topics, delete_topics, dlt_topic,
                                           list_topics, retry_topic, run_topics, unique_topic)
 
 __all__ = [
-    "Backoff", "FatalError", "Kind", "RetryMetadata", "RetryPolicy", "RetryRouter", "RetryTopics",
-    "Route", "TransientError", "classify", "create_topics", "decide", "decode", "delete_topics",
-    "dlt_topic", "encode", "exponential_ms", "full_jitter_ms", "list_topics", "retry_topic",
-    "run_topics", "unique_topic", "with_metadata",
+    "Backoff", "FatalError", "Kind", "RetryLoop", "RetryMetadata", "RetryPolicy", "RetryRouter",
+    "RetryTopics", "Route", "TransientError", "classify", "create_topics", "decide", "decode",
+    "delete_topics", "dlt_topic", "due_ms", "encode", "exponential_ms", "full_jitter_ms",
+    "list_topics", "read_topic", "retry_consumer", "retry_topic", "run_topics", "unique_topic",
+    "with_metadata",
 ]
