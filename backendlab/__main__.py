@@ -1,4 +1,5 @@
-"""Command line: `python -m backendlab doctor | serve NAME | labs [--check] | bench NAME`."""
+"""Command line: `python -m backendlab doctor | serve NAME | labs [--check] | bench NAME |
+kafka-replay --dlt TOPIC`."""
 
 from __future__ import annotations
 
@@ -43,7 +44,14 @@ def _bench(argv: list[str]) -> int:
     return bench.main(argv)
 
 
-COMMANDS = {"doctor": _doctor, "serve": _serve, "labs": _labs, "bench": _bench}
+def _kafka_replay(argv: list[str]) -> int:
+    from backendlab.kafkaretry.replay import main
+
+    return main(argv)
+
+
+COMMANDS = {"doctor": _doctor, "serve": _serve, "labs": _labs, "bench": _bench,
+            "kafka-replay": _kafka_replay}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,8 +7,9 @@
 
 One concept per module: `topics` (names, create and always delete), `backoff` (exponential, capped,
 full jitter), `errors` (transient or fatal), `headers` (the metadata a copy carries), `router`
-(decide, publish, then commit), `consumer`
-(the poll loop that pauses a retry partition until its head is due), `reading` (a topic's records).
+(decide, publish, then commit), `consumer` (the poll loop that pauses a retry partition until its
+head is due), `reading` (a topic's records), `replay` (dead letters back to their topic,
+rate-limited; also `python -m backendlab kafka-replay`).
 """
 
 from backendlab.kafkaretry.backoff import Backoff, exponential_ms, full_jitter_ms

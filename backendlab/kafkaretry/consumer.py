@@ -56,6 +56,16 @@ class _ForgetRevoked(ConsumerRebalanceListener):
         pass
 
 
+async def until_assigned(consumer, poll_once, timeout: float = 15.0) -> None:
+    """Call `poll_once` until the group has assigned `consumer` its partitions (about a second on
+    Tansu), so that latency measured afterwards does not include the join."""
+    deadline = time.monotonic() + timeout
+    while not consumer.assignment():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the consumer was not assigned partitions within {timeout} s")
+        await poll_once()
+
+
 @contextlib.asynccontextmanager
 async def retry_consumer(bootstrap: str, topics: RetryTopics, group: str | None = None, **options):
     """A started AIOKafkaConsumer for the source and retry topics: manual commits, from the start."""
@@ -128,13 +138,8 @@ class RetryLoop:
         return handled
 
     async def join(self, timeout: float = 15.0) -> None:
-        """Poll until the group has assigned this consumer its partitions (about a second on
-        Tansu); measure latency only after this, or it includes the join."""
-        deadline = time.monotonic() + timeout
-        while not self.consumer.assignment():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the consumer was not assigned partitions within {timeout} s")
-            await self.poll_once()
+        """Poll until the group has assigned this consumer its partitions."""
+        await until_assigned(self.consumer, self.poll_once, timeout)
 
     async def run(self, until: Callable[[], bool], timeout: float) -> None:
         """Poll until `until()` is true; raises TimeoutError after `timeout` seconds."""

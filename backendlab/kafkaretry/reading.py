@@ -11,7 +11,8 @@ async def read_topic(bootstrap: str, topic: str, timeout: float = 10.0) -> list:
     in (partition, offset) order. Raises TimeoutError if the broker does not deliver them."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                fetch_max_wait_ms=20)
     await consumer.start()
     try:
         if topic not in await consumer.topics():  # also fetches the partitions' metadata
