@@ -33,6 +33,7 @@ SERVERS: dict[str, str] = {
     "caching": "backendlab.servers.caching",
     "ratelimit": "backendlab.servers.ratelimit",
     "proxy": "backendlab.servers.proxy",
+    "notifications": "backendlab.servers.notifications",
 }
 
 _OPTIONS_VAR = "BACKENDLAB_SERVER_OPTIONS"

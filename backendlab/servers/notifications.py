@@ -1,0 +1,228 @@
+"""Notification microservice for notebook 07: a Kafka consumer routes events to email or WebSocket.
+
+    python -m backendlab serve notifications --port 8000 --topic events --smtp 127.0.0.1:1025 \\
+        [--bootstrap HOST:PORT] [--group G] [--max-attempts 4] [--base-ms 500] [--cap-ms 10000] \\
+        [--no-jitter]
+
+It consumes --topic and its retry topics `<topic>.retry.1` .. `<topic>.retry.<max-attempts - 1>`
+and dead-letters to `<topic>.dlt` (create them first; the server says which are missing). Each
+event is JSON `{"id", "type": "email" | "push", "user", ...}`: an email (`to`, `subject`, `body`)
+goes over SMTP to --smtp; a push goes as JSON text to every WebSocket connection of `user`. An
+offline user or an SMTP server that is down or busy (4xx) is retried with exponential backoff, then
+dead-lettered; an unknown type, a bad payload or a 5xx answer goes to the DLT at once.
+
+Endpoints:
+  GET /health      200 while the consumer runs; 503 with the error if it stopped
+  GET /stats       handled per type, retried, dead_lettered, connected_users, connections
+  WS  /ws/{user}   a user's push channel. A user id that is not 1-64 letters, digits, '_' or '-'
+                   is closed with code 1008 and the rule as reason. The server first sends
+                   {"type": "welcome", "user": ...} (from then on pushes reach this socket), then
+                   each push. The socket is push-only: a client message is answered with
+                   {"type": "error", "error": ...} and otherwise ignored.
+
+Run it with one worker: the connections a push needs live in the worker's memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from backendlab import servers
+from backendlab.kafkaretry import Backoff, RetryPolicy, RetryTopics, list_topics
+from backendlab.kafkaretry.topics import check_name
+from backendlab.notifications.events import USER_ID_RULE, valid_user
+from backendlab.notifications.mail import EmailHandler
+from backendlab.notifications.router import NotificationRouter
+from backendlab.notifications.service import NotificationConsumer
+from backendlab.notifications.websocket import CLOSED, WebSocketHandler
+
+ROUTES = "GET /health, GET /stats, WebSocket /ws/{user}"
+PUSH_ONLY = "this socket only delivers notifications; messages from clients are ignored"
+# Clients send nothing here: a large frame is refused by uvicorn instead of buffered.
+UVICORN_OPTIONS = {"ws_max_size": 64 * 1024}
+
+
+def _whole_number(minimum: int):
+    """An argparse type: an integer at least `minimum`, with a clear error."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text} must be at least {minimum}")
+        return value
+    return parse
+
+
+def host_port(text: str) -> str:
+    """'HOST:PORT' with a port in 1..65535, else an argparse error."""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return text
+
+
+def topic_name(text: str) -> str:
+    try:
+        return check_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--topic", type=topic_name, required=True,
+                        help="the events topic; its retry and dead-letter topics must exist")
+    parser.add_argument("--smtp", type=host_port, required=True,
+                        help="HOST:PORT of the SMTP server emails go to")
+    parser.add_argument("--bootstrap", type=host_port, default=None,
+                        help="Kafka bootstrap HOST:PORT (default: KAFKA_BOOTSTRAP_SERVERS, or the "
+                             "embedded broker of the notebook that starts this server)")
+    parser.add_argument("--group", default=None,
+                        help="consumer group (default: notifications-<topic>)")
+    parser.add_argument("--max-attempts", type=_whole_number(1), default=4,
+                        help="attempts per event, the first included, before the DLT")
+    parser.add_argument("--base-ms", type=_whole_number(0), default=500,
+                        help="backoff before the first retry; doubles for each next one")
+    parser.add_argument("--cap-ms", type=_whole_number(0), default=10_000,
+                        help="the longest backoff")
+    parser.add_argument("--jitter", action=argparse.BooleanOptionalAction, default=True,
+                        help="full jitter on each backoff (--no-jitter: exact delays)")
+
+
+def retry_topics(opts: dict) -> RetryTopics:
+    return RetryTopics(opts["topic"], opts["max_attempts"] - 1)
+
+
+async def _existing_topics(bootstrap: str) -> set[str]:
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # its own connect errors: ours says it
+    try:
+        return await asyncio.wait_for(list_topics(bootstrap), 10)
+    finally:
+        logging.getLogger("aiokafka").setLevel(logging.NOTSET)
+
+
+def _suite_broker() -> str:
+    """The broker a notebook shares with its servers, or KAFKA_BOOTSTRAP_SERVERS. Never a new
+    embedded one: it would hold none of the topics and die with this server."""
+    from backendlab.services import ServiceUnavailable
+    from backendlab.services.kafka import service
+
+    if not (os.environ.get(service.shared_var) or service.configured()):
+        raise SystemExit("error: no Kafka broker to consume from. Fix: pass --bootstrap HOST:PORT "
+                         "(a notebook's broker: `backendlab.services.kafka.kafka_bootstrap()`), "
+                         "or set KAFKA_BOOTSTRAP_SERVERS (`docker compose up -d kafka`).")
+    try:
+        return service.address()
+    except ServiceUnavailable as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+def prepare(opts: dict) -> dict:
+    """Before serving: find the broker and check the topics, each failure one line with the fix."""
+    if not opts.get("bootstrap"):
+        opts["bootstrap"] = _suite_broker()
+    bootstrap = opts["bootstrap"]
+    try:
+        existing = asyncio.run(_existing_topics(bootstrap))
+    except Exception as exc:
+        raise SystemExit(
+            f"error: Kafka at {bootstrap} does not answer ({type(exc).__name__}: {exc}). Fix: "
+            "start the broker (`docker compose up -d kafka`), or pass --bootstrap with the "
+            "address of a running one.") from None
+    needed = retry_topics(opts).all()
+    missing = [name for name in needed if name not in existing]
+    if missing:
+        raise SystemExit(
+            f"error: topics missing on {bootstrap}: {', '.join(missing)}. Fix: create them first, "
+            f"e.g. `await backendlab.kafkaretry.create_topics({bootstrap!r}, {needed!r})`, or "
+            f"lower --max-attempts.")
+    print(f"notifications: consuming {opts['topic']} on {bootstrap}, email to {opts['smtp']}",
+          file=sys.stderr)
+    return opts
+
+
+class NotificationApp:
+    """The service's endpoints around its consumer, email handler and WebSocket connections."""
+
+    def __init__(self, opts: dict):
+        smtp_host, _, smtp_port = opts["smtp"].rpartition(":")
+        self.pushes = WebSocketHandler()
+        self.router = NotificationRouter({"email": EmailHandler(smtp_host, int(smtp_port)),
+                                          "push": self.pushes})
+        policy = RetryPolicy(opts["max_attempts"], Backoff(base_ms=opts["base_ms"],
+                                                           cap_ms=opts["cap_ms"],
+                                                           jitter=opts["jitter"]))
+        self.consumer = NotificationConsumer(
+            opts["bootstrap"], retry_topics(opts), self.router, policy,
+            opts.get("group") or f"notifications-{opts['topic']}")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _app):
+        await self.consumer.start()
+        try:
+            yield
+        finally:
+            await self.consumer.stop()
+            print(f"notifications: stopped consuming {self.consumer.topics.source}",
+                  file=sys.stderr)
+
+    async def health(self, _request: Request) -> Response:
+        if not self.consumer.running:
+            error = self.consumer.error
+            detail = f"{type(error).__name__}: {error}" if error else "not running"
+            return JSONResponse({"status": "error", "error": f"the consumer stopped: {detail}"},
+                                status_code=503)
+        return JSONResponse({"status": "ok", "topic": self.consumer.topics.source,
+                             "pid": os.getpid()})
+
+    async def stats(self, _request: Request) -> Response:
+        routes = self.consumer.routes
+        return JSONResponse({"handled": dict(self.router.delivered), "retried": routes["retry"],
+                             "dead_lettered": routes["fatal"] + routes["exhausted"],
+                             "connected_users": self.pushes.users,
+                             "connections": self.pushes.sockets})
+
+    async def socket(self, websocket: WebSocket) -> None:
+        user = websocket.path_params["user"]
+        await websocket.accept()  # before closing, so the client gets the code and the reason
+        if not valid_user(user):
+            await websocket.close(code=1008, reason=f"user id must be {USER_ID_RULE}")
+            return
+        self.pushes.add(user, websocket)
+        try:
+            await websocket.send_json({"type": "welcome", "user": user})
+            while (await websocket.receive())["type"] != "websocket.disconnect":
+                await websocket.send_json({"type": "error", "error": PUSH_ONLY})
+        except CLOSED:  # the client went away while we answered it
+            pass
+        finally:
+            self.pushes.remove(user, websocket)
+
+
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    """404 and 405 as JSON that names the routes."""
+    message = {404: f"no route {request.method} {request.url.path}",
+               405: f"{request.method} is not allowed on {request.url.path}"}.get(
+        exc.status_code, str(exc.detail))
+    return JSONResponse({"error": f"{message}; routes: {ROUTES}"}, status_code=exc.status_code,
+                        headers=exc.headers)
+
+
+def create_app() -> Starlette:
+    app = NotificationApp(servers.options())
+    return Starlette(routes=[Route("/health", app.health), Route("/stats", app.stats),
+                             WebSocketRoute("/ws/{user:path}", app.socket)],
+                     lifespan=app.lifespan, exception_handlers={HTTPException: _http_error})
