@@ -67,7 +67,7 @@ def test_every_retry_runs_soon_after_its_due_time_in_both_loops(live):
 
 def test_only_the_sleeping_loop_stops_polling_for_a_whole_backoff(live):
     longest_backoff = live.backoff.delay_ms(live.max_attempts - 1)
-    assert live.loops["sleep in the loop"].longest_poll_gap_ms >= 0.9 * longest_backoff
+    assert live.loops["sleep in the loop"].longest_poll_gap_ms >= 0.5 * longest_backoff, live.summary()
     assert live.loops["pause and resume"].longest_poll_gap_ms < live.poll_ms + 300
 
 

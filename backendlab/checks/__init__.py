@@ -144,33 +144,60 @@ def _wraps_builtin(name: str, value) -> bool:
     return getattr(value, "__wrapped__", None) is getattr(builtins, name, object())
 
 
-def function_module(fn: Callable) -> str:
-    """Source of a module defining `fn` alone: a line for each global it uses, then its code.
+_MISSING = object()
 
-    Checks run a learner's function in a real server process, where a notebook cell cannot be
+
+def used_names(fn: Callable, helpers: bool = False) -> tuple[list, dict]:
+    """The functions whose source must travel with `fn` (`fn` itself, plus, with `helpers`, the
+    functions of its own notebook it calls, transitively) and the other globals they use
+    (name -> value; an undefined name maps to a sentinel)."""
+    functions, others, todo = [], {}, [fn]
+    while todo:
+        current = todo.pop(0)
+        if current in functions:
+            continue
+        functions.append(current)
+        for name in sorted(_global_names(current.__code__) - {current.__name__}):
+            value = current.__globals__.get(name, _MISSING)
+            if helpers and isinstance(value, types.FunctionType) \
+                    and value.__globals__ is fn.__globals__:
+                todo.append(value)
+            else:
+                others[name] = value
+    return functions, others
+
+
+def function_module(fn: Callable, helpers: bool = False) -> str:
+    """Source of a module defining `fn`: a line for each global it uses, then its code.
+
+    Checks run a learner's function in a real process, where a notebook cell cannot be
     imported, so the function's source travels. The modules, library objects and literal
-    constants it names come along; a helper defined in the notebook does not (CheckFailed says so).
+    constants it names come along; with `helpers`, so do the notebook's own functions it calls;
+    otherwise a helper defined in the notebook is refused (CheckFailed says so).
     """
     name = getattr(fn, "__name__", repr(fn))
     try:
-        source = textwrap.dedent(inspect.getsource(fn))
+        inspect.getsource(fn)
     except (OSError, TypeError):
         raise CheckFailed(f"cannot read the source of {name}: define it with `def` in a notebook "
                           "cell or a .py file") from None
+    functions, others = used_names(fn, helpers)
     lines = []
-    for global_name in sorted(_global_names(fn.__code__) - {fn.__name__}):
-        if global_name not in fn.__globals__ or _wraps_builtin(global_name,
-                                                              fn.__globals__[global_name]):
+    for global_name, value in sorted(others.items()):
+        if value is _MISSING or _wraps_builtin(global_name, value):
             if hasattr(builtins, global_name):
                 continue
             raise CheckFailed(f"{name} uses `{global_name}`, which is not defined")
-        line = _import_line(global_name, fn.__globals__[global_name])
+        line = _import_line(global_name, value)
         if line is None:
+            carried = ("imports, constants and functions" if helpers else f"{name} alone")
+            where = "a function" if helpers else name
             raise CheckFailed(f"{name} uses `{global_name}` from elsewhere in the notebook, but "
-                              f"the check runs {name} alone in a server process: define "
-                              f"`{global_name}` inside {name}")
+                              f"the check runs your code in another process and carries "
+                              f"{carried}: define `{global_name}` inside {where}")
         lines.append(line)
-    return "\n".join(lines) + "\n\n\n" + source
+    sources = [textwrap.dedent(inspect.getsource(f)) for f in reversed(functions)]
+    return "\n".join(lines) + "\n\n\n" + "\n\n".join(sources)
 
 
 def start_lab_server(server: str, label: str, **options):
