@@ -88,7 +88,8 @@ def test_the_summary_and_the_figure(run):
 def test_it_cleans_up_and_fits_its_budget(run):
     result, workers, topics = run
     assert result.keys_left == 0 and topics == [] and workers == []
-    assert result.seconds < 25, f"took {result.seconds:.1f} s (budget ~10 s on an idle machine)"
+    # 2x the ~15 s measured on a shared 2-core machine (the workers are Python processes).
+    assert result.seconds < 30, f"took {result.seconds:.1f} s"
 
 
 @pytest.fixture

@@ -26,10 +26,12 @@ def run():
 
 
 def test_healthy_messages_are_ten_times_faster_with_retry_topics(run):
+    backoffs = run.backoff.schedule(run.max_attempts - 1)  # 200, 400, 800 ms: no jitter
+    # Behind the first poison, a blocked message waits for all its backoffs, at least for the
+    # first one; with retry topics it waits for none (a few ms when idle, ~400 times faster).
+    assert run.percentile_ms("blocking", 50) > sum(backoffs) / 2, run.summary()
+    assert run.percentile_ms("retry topics", 50) < backoffs[0] * 0.75, run.summary()
     assert run.speedup(50) >= 10, run.summary()
-    # Behind the first poison, a blocked message waits for all its backoffs (200 + 400 + 800 ms).
-    assert run.percentile_ms("blocking", 50) > 700
-    assert run.percentile_ms("retry topics", 50) < 100
 
 
 def test_every_healthy_message_is_handled_once_in_both_modes(run):

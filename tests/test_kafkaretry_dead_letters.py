@@ -64,6 +64,13 @@ def test_the_replay_is_paced(run):
     assert run.replay.send_times[-1] >= 6 / RATE * 0.95
 
 
+def test_the_copies_land_in_the_source_at_the_paced_rate(run):
+    """Measured from the broker's record timestamps, apart from the replay's own clock."""
+    assert len(run.landed_s) == 7
+    assert run.landed_rate() <= RATE * 1.1 and run.landed_busiest_second() <= RATE + 1
+    assert run.landed_s[-1] >= 6 / RATE * 0.9
+
+
 def test_after_the_replay_transient_ones_are_handled_and_fatal_ones_are_back(run):
     assert all(m.after == "handled" for m in run.of("transient"))
     assert all(m.after == "dlt fatal" for m in run.of("fatal"))

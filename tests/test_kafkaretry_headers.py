@@ -57,3 +57,9 @@ def test_malformed_number_is_named():
     headers = [(n, b"three" if n == "x-retry-attempts" else v) for n, v in encode(META)]
     with pytest.raises(ValueError, match="x-retry-attempts is malformed"):
         decode(headers)
+
+
+def test_a_null_header_value_is_kept_as_null():
+    headers = with_metadata([("trace-id", None), ("tenant", b"t1")], META)
+    assert headers[:2] == [("trace-id", None), ("tenant", b"t1")]
+    assert decode(headers) == META

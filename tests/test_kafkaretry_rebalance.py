@@ -52,7 +52,7 @@ def test_the_consumer_beyond_the_partition_count_idles_until_one_leaves(run):
 def test_every_message_is_handled_at_least_once(run):
     assert len(run.produced) > 1000
     assert run.missing == set()
-    assert run.duplicates >= 0 and run.duplicates < len(run.produced) / 10
+    assert run.duplicates < len(run.produced) / 10, run.summary()  # redelivered after rebalances
 
 
 def test_each_rebalance_pauses_consumption(run):

@@ -1,17 +1,21 @@
 """Replaying a dead-letter topic: each record goes back to its original topic (or `to`) with the
 same key, value and own headers, the retry metadata swapped for replay headers; copies are paced at
-the rate asked for; a replay that ran is not repeated; bad input is refused before anything moves."""
+the rate asked for; a replay that ran is not repeated; bad input is refused before anything moves;
+the timeout bounds the whole run; the CLI needs a broker that can hold the DLT."""
 
 import asyncio
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from backendlab.kafkaretry import RetryMetadata, encode, read_topic, run_topics
 from backendlab.kafkaretry.replay import (AT_HEADER, FROM_HEADER, Moved, Pacer, ReplayReport,
                                           check_arguments, destination, replay, replay_headers)
+from backendlab.services.kafka import service
 from conftest import kafka_for_tests
 
 COUNT, RATE = 20, 40.0
@@ -21,7 +25,7 @@ def dead_letter_headers(source: str, offset: int) -> list:
     meta = RetryMetadata(original_topic=source, original_partition=0, original_offset=offset,
                          attempts=3, error="ConnectionError: down", error_kind="transient",
                          first_seen_ms=1_000, failed_at_ms=2_000)
-    return [("trace-id", f"t{offset}".encode()), *encode(meta)]
+    return [("trace-id", f"t{offset}".encode()), ("null-value", None), *encode(meta)]
 
 
 async def produce(bootstrap, topic, records):
@@ -75,17 +79,34 @@ async def scenario(bootstrap):
         out["plain-committed"] = await committed(bootstrap, plain.dlt, f"{plain.dlt}.replay")
         out["plain-after"] = await read_topic(bootstrap, plain.source)
         out["fixed"] = await replay(bootstrap, plain.dlt, rate_per_s=50, to=plain.source)
+        out["timed-out"] = await timed_out(bootstrap, topics.dlt)
         out["cli"] = await asyncio.to_thread(cli, "--dlt", topics.dlt, "--group", "cli-group",
                                              "--rate", "100", "--limit", "3",
                                              "--bootstrap", bootstrap)
-        out["cli-missing"] = await asyncio.to_thread(cli, "--dlt", "bltest-no-such.dlt",
-                                                     "--bootstrap", bootstrap)
+        # No --bootstrap: the embedded broker a parent process (a notebook's kernel) shares.
+        out["cli-missing"] = await asyncio.to_thread(
+            cli, "--dlt", "bltest-no-such.dlt", **{service.shared_var: bootstrap})
     return out
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
+async def timed_out(bootstrap, dlt):
+    """A replay paced at 4 a second with a 1 s timeout: what it said, moved and committed."""
+    started = time.monotonic()
+    try:
+        await replay(bootstrap, dlt, rate_per_s=4, group="slow-group", timeout=1.0)
+    except TimeoutError as exc:
+        return {"error": str(exc), "seconds": time.monotonic() - started,
+                "committed": await committed(bootstrap, dlt, "slow-group")}
+    return {"error": None}
+
+
+def cli(*args: str, **env: str) -> subprocess.CompletedProcess:
+    """The CLI in an environment that names no broker, plus `env`."""
+    blank = {name: value for name, value in os.environ.items()
+             if name not in ("KAFKA_BOOTSTRAP_SERVERS", service.shared_var, "BACKENDLAB_EMBEDDED")}
+    blank["BACKENDLAB_CONFIG"] = str(Path(__file__).with_name("no-such-backendlab.env"))
     return subprocess.run([sys.executable, "-m", "backendlab", "kafka-replay", *args],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, env=blank | env)
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +127,7 @@ def test_every_record_goes_back_to_its_original_topic_once(run):
 def test_copies_carry_replay_headers_and_their_own_not_the_retry_metadata(run):
     for n, copy in enumerate(run["copies"]):
         headers = dict(copy.headers)
-        assert headers["trace-id"] == f"t{n}".encode()
+        assert headers["trace-id"] == f"t{n}".encode() and headers["null-value"] is None
         assert headers[FROM_HEADER] == f"{run['topics'].dlt}:0:{n}".encode()
         assert abs(int(headers[AT_HEADER]) - time.time() * 1000) < 60_000
         assert not [name for name in headers if name.startswith("x-retry-")]
@@ -147,6 +168,14 @@ def test_a_missing_destination_topic_is_refused(run):
     assert "bltest-missing-topic does not exist" in run["no-destination"]
 
 
+def test_the_timeout_bounds_the_whole_replay_and_keeps_what_moved(run):
+    result = run["timed-out"]
+    assert result["error"] is not None and "ran out of time" in result["error"]
+    moved = int(result["error"].split("after moving ")[1].split()[0])
+    assert moved < COUNT and (result["committed"] or 0) == moved
+    assert result["seconds"] < 6
+
+
 def test_cli_prints_each_moved_record_and_a_total(run):
     done, dlt = run["cli"], run["topics"].dlt
     assert done.returncode == 0, done.stderr
@@ -169,19 +198,39 @@ def test_cli_bad_rate_exits_2_without_a_broker():
                                    "than 0 records per second, got 0.0; try 10 (the default)")
 
 
-@pytest.mark.parametrize("rate, limit, message", [(0, None, "rate must be more than 0"),
-                                                  (-1, None, "rate must be more than 0"),
-                                                  (10, -1, "limit must be 0 or more")])
-def test_bad_arguments(rate, limit, message):
+def test_cli_bad_timeout_exits_2_without_a_broker():
+    done = cli("--dlt", "x.dlt", "--timeout", "0", "--bootstrap", "127.0.0.1:1")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert "timeout must be more than 0 seconds, got 0.0" in done.stderr
+
+
+@pytest.mark.parametrize("forced_embedded", [{}, {"BACKENDLAB_EMBEDDED": "1"}])
+def test_cli_without_a_named_broker_refuses_rather_than_start_an_empty_one(forced_embedded):
+    done = cli("--dlt", "orders.dlt", **forced_embedded)
+    assert done.returncode == 2 and done.stdout == "" and done.stderr.count("\n") == 1
+    assert "pass --bootstrap HOST:PORT or set KAFKA_BOOTSTRAP_SERVERS" in done.stderr
+
+
+@pytest.mark.parametrize("rate, limit, timeout, message", [
+    (0, None, None, "rate must be more than 0"), (-1, None, None, "rate must be more than 0"),
+    (10, -1, None, "limit must be 0 or more"), (10, None, 0, "timeout must be more than 0"),
+    (10, None, -5, "timeout must be more than 0")])
+def test_bad_arguments(rate, limit, timeout, message):
     with pytest.raises(ValueError, match=message):
-        check_arguments(rate, limit)
+        check_arguments(rate, limit, timeout)
+
+
+def test_bad_timeout_is_refused_before_connecting():
+    with pytest.raises(ValueError, match="timeout must be more than 0"):
+        asyncio.run(replay("127.0.0.1:1", "orders.dlt", timeout=0))
 
 
 def test_replay_headers_replace_retry_and_older_replay_headers():
     headers = [("trace-id", b"t"), ("x-retry-attempts", b"3"), (FROM_HEADER, b"old:0:1"),
-               (AT_HEADER, b"1")]
+               (AT_HEADER, b"1"), ("null-value", None)]
     assert replay_headers(headers, "orders.dlt:0:7", 99) == [
-        ("trace-id", b"t"), (FROM_HEADER, b"orders.dlt:0:7"), (AT_HEADER, b"99")]
+        ("trace-id", b"t"), ("null-value", None), (FROM_HEADER, b"orders.dlt:0:7"),
+        (AT_HEADER, b"99")]
 
 
 class Record:

@@ -152,3 +152,19 @@ def test_process_commits_successes_and_routes_failures_of_sync_and_async_handler
     assert ok is None and failed.reason == "fatal"
     assert log == [("commit", {("orders", 0): 2}), ("sent", "orders.dlt"), ("acked", "orders.dlt"),
                    ("commit", {("orders", 0): 3})]
+
+
+@pytest.mark.parametrize("headers", [[("x-retry-attempts", b"three")],
+                                     [("x-retry-original-topic", b"orders")]])
+def test_undecodable_retry_headers_dead_letter_the_record_as_fatal(headers):
+    message = record(topic="orders.retry.1", partition=2, offset=9, headers=headers)
+    route = decide(message, ConnectionError("down"), TOPICS, POLICY, now_ms=50)
+    assert (route.topic, route.reason) == ("orders.dlt", "fatal")
+    meta = route.metadata
+    assert (meta.original_topic, meta.original_partition, meta.original_offset) == \
+        ("orders.retry.1", 2, 9)
+    assert (meta.attempts, meta.error_kind, meta.due_ms, meta.first_seen_ms) == \
+        (1, "fatal", None, 50)
+    assert meta.error.startswith("malformed retry headers (retry header x-retry-")
+    assert meta.error.endswith("the handler raised ConnectionError: down")
+    assert decode(with_metadata(message.headers, meta)) == meta  # the copy's headers decode

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
 from aiokafka import ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, RebalanceInProgressError
 
 from backendlab.kafkaretry.headers import decode
 from backendlab.kafkaretry.router import now_ms
@@ -31,6 +32,9 @@ from backendlab.kafkaretry.topics import RetryTopics
 # Group joins on Tansu wait half the session timeout: these make them take about a second. Tansu
 # answers a fetch only after fetch_max_wait_ms even when records arrive sooner: keep it short.
 GROUP_TIMINGS = dict(session_timeout_ms=2000, heartbeat_interval_ms=500, fetch_max_wait_ms=20)
+# What a commit, seek or pause raises once a rebalance has taken the partition away. Nothing is
+# lost: the partition's new owner reads it again from the last commit (at-least-once).
+COMMIT_LOST = (CommitFailedError, IllegalStateError, RebalanceInProgressError)
 
 
 def due_ms(record) -> int | None:
@@ -86,7 +90,8 @@ async def retry_consumer(bootstrap: str, topics: RetryTopics, group: str | None 
 @dataclass
 class RetryLoop:
     """Polls `consumer` and passes each due record to `process(record)` (the router's `process`,
-    or a lab's). Retry partitions whose head is not due are paused until it is."""
+    or a lab's). Retry partitions whose head is not due are paused until it is. When a rebalance
+    takes a partition away mid-batch, the rest of its batch is dropped and the loop carries on."""
 
     consumer: object
     topics: RetryTopics
@@ -95,6 +100,7 @@ class RetryLoop:
     poll_ms: int = 100
     held: dict = field(default_factory=dict)  # TopicPartition -> due time (ms)
     pauses: int = 0
+    commits_lost: int = 0  # batches cut short because a rebalance took their partition away
     longest_poll_gap_ms: float = 0.0
 
     def __post_init__(self) -> None:
@@ -126,15 +132,26 @@ class RetryLoop:
         batch = await self.consumer.getmany(timeout_ms=self._wait_ms())
         handled = 0
         for tp, records in batch.items():
-            for record in records:
-                if tp in self.held:
-                    break
-                due = due_ms(record) if record.topic != self.topics.source else None
+            handled += await self._handle(tp, records)
+        return handled
+
+    async def _handle(self, tp: TopicPartition, records) -> int:
+        """Pass `records` of `tp` to `process` in order until one is not due (hold it) or a
+        rebalance took `tp` away (drop the rest: its new owner reads them from the last commit)."""
+        handled = 0
+        for record in records:
+            if tp not in self.consumer.assignment():
+                break
+            due = due_ms(record) if record.topic != self.topics.source else None
+            try:
                 if due is not None and due > self.clock():
                     self._hold(tp, record, due)
                     break
                 await self.process(record)
-                handled += 1
+            except COMMIT_LOST:
+                self.commits_lost += 1
+                break
+            handled += 1
         return handled
 
     async def join(self, timeout: float = 15.0) -> None:

@@ -49,5 +49,9 @@ def classify(exc: BaseException, *, fatal: tuple = FATAL_TYPES, transient: tuple
 
 def describe(exc: BaseException, limit: int = 500) -> str:
     """`TypeName: message`, cut to `limit` characters, for a header."""
-    text = f"{type(exc).__name__}: {exc}".strip()
+    return clip(f"{type(exc).__name__}: {exc}".strip(), limit)
+
+
+def clip(text: str, limit: int = 500) -> str:
+    """`text`, cut to `limit` characters with an ellipsis, so a header stays small."""
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -14,7 +14,8 @@ text (integers in decimal), so the headers read well in any Kafka tool:
     x-retry-failed-at-ms        1700000004200   when the latest attempt failed
     x-retry-due-ms              1700000005000   earliest time for the next attempt (retry topics)
 
-The message's own headers are kept; only the `x-retry-` ones are replaced.
+The message's own headers are kept (a null value stays null); only the `x-retry-` ones are
+replaced.
 """
 
 from __future__ import annotations
@@ -78,7 +79,13 @@ def decode(headers) -> RetryMetadata | None:
     return RetryMetadata(**values)
 
 
-def with_metadata(headers, meta: RetryMetadata) -> list[tuple[str, bytes]]:
+def own_headers(headers, *prefixes: str) -> list[tuple[str, bytes | None]]:
+    """The headers whose names start with none of `prefixes`. A null value (Kafka allows one)
+    stays None, so a copy carries the header exactly as the record did."""
+    return [(name, None if value is None else bytes(value)) for name, value in (headers or ())
+            if not name.startswith(prefixes)]
+
+
+def with_metadata(headers, meta: RetryMetadata) -> list[tuple[str, bytes | None]]:
     """The record's own headers (minus any old `x-retry-*`), then the new metadata."""
-    kept = [(name, bytes(value)) for name, value in (headers or ()) if not name.startswith(PREFIX)]
-    return kept + encode(meta)
+    return own_headers(headers, PREFIX) + encode(meta)

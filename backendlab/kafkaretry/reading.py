@@ -1,9 +1,9 @@
 """Read a whole topic as it is now, without a consumer group: for showing and checking what a run
-left in its retry and dead-letter topics."""
+left in its retry and dead-letter topics. `read_to` is the loop underneath, shared with `replay`."""
 
 from __future__ import annotations
 
-import time
+import asyncio
 
 
 async def read_topic(bootstrap: str, topic: str, timeout: float = 10.0) -> list:
@@ -21,13 +21,20 @@ async def read_topic(bootstrap: str, topic: str, timeout: float = 10.0) -> list:
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
         await consumer.seek_to_beginning(*partitions)
-        records, deadline = [], time.monotonic() + timeout
-        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"could not read {topic} to its end within {timeout} s")
-            for batch in (await consumer.getmany(*partitions, timeout_ms=200)).values():
-                records.extend(r for r in batch if r.offset < ends[TopicPartition(r.topic, r.partition)])
-        return sorted(records, key=lambda r: (r.partition, r.offset))
+        try:
+            found = await asyncio.wait_for(read_to(consumer, partitions, ends), timeout)
+        except TimeoutError:
+            raise TimeoutError(f"could not read {topic} to its end within {timeout} s") from None
+        return [record for tp in partitions for record in found[tp]]
     finally:
         await consumer.stop()
 
+
+async def read_to(consumer, partitions: list, ends: dict) -> dict:
+    """{partition: its records in offset order}, from each partition's position up to its end
+    offset in `ends`. It waits as long as that takes: bound it with a timeout."""
+    found = {tp: [] for tp in partitions}
+    while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+        for tp, batch in (await consumer.getmany(*partitions, timeout_ms=200)).items():
+            found[tp].extend(r for r in batch if r.offset < ends[tp])
+    return found

@@ -13,7 +13,12 @@ offsets seen at the start (at most `limit`), and refuses the whole replay (Value
 nothing committed) when one of them has no destination or a destination topic does not exist.
 Skipping such a record cannot work: committing the records after it would commit it too.
 Copies go out at most `rate_per_s` per second, evenly spaced, so the service that just recovered is
-not flooded with the whole backlog at once.
+not flooded with the whole backlog at once. One `timeout` bounds the whole run, from connecting to
+the last commit. A record's null header values stay null in its copy.
+
+Run one replay at a time per group. A replay reads the DLT by assigning itself every partition,
+which gives no exclusion: two replays started together under the same group both move every
+record, and every record arrives twice.
 
     report = await replay(bootstrap, "orders.dlt", rate_per_s=20)
     report.moved[0].source, report.moved[0].destination, report.measured_rate()
@@ -27,11 +32,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from backendlab.kafkaretry.headers import PREFIX, decode
+from backendlab.kafkaretry.headers import PREFIX, decode, own_headers
+from backendlab.kafkaretry.reading import read_to
+from backendlab.kafkaretry.router import now_ms
 
 REPLAY_PREFIX = "x-replayed-"
 FROM_HEADER = "x-replayed-from"
 AT_HEADER = "x-replayed-at-ms"
+# Without a timeout: the seconds allowed for connecting and planning, before the paced sends.
+PLAN_S = 30.0
 
 
 def default_group(dlt: str) -> str:
@@ -48,6 +57,23 @@ class Moved:
     destination: str
     key: bytes | None
     sent_at: float
+
+
+def rate_of(times: list[float]) -> float:
+    """Events per second between the first and the last of `times` (seconds, sorted)."""
+    if len(times) < 2 or times[-1] == times[0]:
+        return 0.0
+    return (len(times) - 1) / (times[-1] - times[0])
+
+
+def busiest_second(times: list[float]) -> int:
+    """The most of `times` (seconds, sorted) inside any window of one second."""
+    first, most = 0, 0
+    for last, at in enumerate(times):
+        while at - times[first] > 1.0:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
 
 
 @dataclass
@@ -68,19 +94,11 @@ class ReplayReport:
 
     def measured_rate(self) -> float:
         """Copies per second between the first and the last send (0 for fewer than two)."""
-        times = self.send_times
-        if len(times) < 2 or times[-1] == times[0]:
-            return 0.0
-        return (len(times) - 1) / (times[-1] - times[0])
+        return rate_of(self.send_times)
 
     def busiest_second(self) -> int:
         """The most sends inside any window of one second (at most rate + 1 when paced)."""
-        times, first, most = self.send_times, 0, 0
-        for last, at in enumerate(times):
-            while at - times[first] > 1.0:
-                first += 1
-            most = max(most, last - first + 1)
-        return most
+        return busiest_second(self.send_times)
 
     def summary(self) -> dict:
         return {"dlt": self.dlt, "group": self.group, "moved": len(self.moved),
@@ -89,12 +107,11 @@ class ReplayReport:
                 "busiest_second": self.busiest_second()}
 
 
-def replay_headers(headers, source: str, at_ms: int) -> list[tuple[str, bytes]]:
-    """The record's own headers without the retry metadata or an older replay's, then the new
-    replay headers."""
-    kept = [(name, bytes(value)) for name, value in (headers or ())
-            if not name.startswith(PREFIX) and not name.startswith(REPLAY_PREFIX)]
-    return kept + [(FROM_HEADER, source.encode()), (AT_HEADER, str(at_ms).encode())]
+def replay_headers(headers, source: str, at_ms: int) -> list[tuple[str, bytes | None]]:
+    """The record's own headers (null values kept) without the retry metadata or an older
+    replay's, then the new replay headers."""
+    return own_headers(headers, PREFIX, REPLAY_PREFIX) + [(FROM_HEADER, source.encode()),
+                                                          (AT_HEADER, str(at_ms).encode())]
 
 
 def destination(record, to: str | None) -> str:
@@ -134,12 +151,16 @@ class Pacer:
         return self.last
 
 
-def check_arguments(rate_per_s: float, limit: int | None) -> None:
+def check_arguments(rate_per_s: float, limit: int | None, timeout: float | None = None) -> None:
+    """ValueError with a suggestion when a replay argument is out of range."""
     if not rate_per_s > 0:
         raise ValueError(f"rate must be more than 0 records per second, got {rate_per_s}; "
                          "try 10 (the default)")
     if limit is not None and limit < 0:
         raise ValueError(f"limit must be 0 or more, got {limit}; leave it out to replay everything")
+    if timeout is not None and not timeout > 0:
+        raise ValueError(f"timeout must be more than 0 seconds, got {timeout}; leave it out for "
+                         "30 s plus the paced time")
 
 
 async def replay(bootstrap: str, dlt: str, *, to: str | None = None, rate_per_s: float = 10.0,
@@ -148,23 +169,31 @@ async def replay(bootstrap: str, dlt: str, *, to: str | None = None, rate_per_s:
                  on_moved: Callable[[Moved], None] | None = None) -> ReplayReport:
     """Copy the records of `dlt` not yet replayed by `group` (default `<dlt>.replay`) to `to` or
     their original topic, at most `rate_per_s` a second, at most `limit` of them. `timeout`
-    (default: the paced duration plus 30 s) bounds the whole replay: TimeoutError, with every
-    record moved so far committed. `on_moved(moved)` is called after each commit."""
+    (default: 30 s plus the paced time of the planned records) bounds the whole replay, from
+    connecting to the last commit: TimeoutError, with every record moved so far committed.
+    `on_moved(moved)` is called after each commit. Run one replay at a time per group."""
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-    check_arguments(rate_per_s, limit)
+    check_arguments(rate_per_s, limit, timeout)
     group = group or default_group(dlt)
+    report = ReplayReport(dlt, group, rate_per_s)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
                                 enable_auto_commit=False, fetch_max_wait_ms=20)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     try:
-        await consumer.start()
-        await producer.start()
-        report = ReplayReport(dlt, group, rate_per_s)
-        plan = await _plan(consumer, dlt, to, limit, report)
-        budget = timeout if timeout is not None else len(plan) / rate_per_s + 30.0
-        await asyncio.wait_for(_move(consumer, producer, plan, report, on_moved), budget)
+        async with asyncio.timeout(PLAN_S if timeout is None else timeout) as budget:
+            await consumer.start()
+            await producer.start()
+            plan = await _plan(consumer, dlt, to, limit, report)
+            if timeout is None:
+                budget.reschedule(budget.when() + len(plan) / rate_per_s)
+            await _move(consumer, producer, plan, report, on_moved)
         return report
+    except TimeoutError:
+        if not budget.expired():
+            raise
+        raise TimeoutError(f"the replay ran out of time after moving {len(report.moved)} records "
+                           "(each committed); run it again to move the rest") from None
     finally:
         await producer.stop()
         await consumer.stop()
@@ -190,7 +219,9 @@ async def _plan(consumer, dlt: str, to: str | None, limit: int | None,
         start = max(starts[tp], committed or 0)
         report.already_replayed += max(0, min(start, ends[tp]) - starts[tp])
         consumer.seek(tp, start)
-    records = await _read_to(consumer, partitions, ends)
+    found = await read_to(consumer, partitions, ends)
+    # Merged by timestamp; each partition stays in offset order, so its commits only move forward.
+    records = list(heapq.merge(*found.values(), key=lambda r: r.timestamp))
     chosen = records if limit is None else records[:limit]
     report.remaining = len(records) - len(chosen)
     plan = [(record, destination(record, to)) for record in chosen]
@@ -201,19 +232,6 @@ async def _plan(consumer, dlt: str, to: str | None, limit: int | None,
     return plan
 
 
-async def _read_to(consumer, partitions, ends, timeout: float = 30.0) -> list:
-    """Every record from each partition's position up to its end offset in `ends`, partitions
-    merged by timestamp; each partition stays in offset order, so its commits only move forward."""
-    found = {tp: [] for tp in partitions}
-    deadline = time.monotonic() + timeout
-    while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"could not read the dead-letter topic within {timeout} s")
-        for tp, batch in (await consumer.getmany(*partitions, timeout_ms=200)).items():
-            found[tp].extend(r for r in batch if r.offset < ends[tp])
-    return list(heapq.merge(*found.values(), key=lambda r: r.timestamp))
-
-
 async def _move(consumer, producer, plan, report: ReplayReport, on_moved) -> None:
     """Send each planned copy when the pacer allows, wait for its acknowledgement, then commit."""
     from aiokafka import TopicPartition
@@ -222,9 +240,8 @@ async def _move(consumer, producer, plan, report: ReplayReport, on_moved) -> Non
     for record, topic in plan:
         sent = await pacer.wait()
         source = where(record)
-        sent_ms = int(time.time() * 1000)
-        meta = await producer.send_and_wait(topic, record.value, key=record.key,
-                                            headers=replay_headers(record.headers, source, sent_ms))
+        headers = replay_headers(record.headers, source, now_ms())
+        meta = await producer.send_and_wait(topic, record.value, key=record.key, headers=headers)
         await consumer.commit({TopicPartition(record.topic, record.partition): record.offset + 1})
         moved = Moved(source, f"{meta.topic}:{meta.partition}:{meta.offset}", record.key,
                       sent - started)
@@ -242,6 +259,17 @@ def _key_text(key: bytes | None) -> str:
     return "-" if key is None else key.decode(errors="replace")
 
 
+def configured_broker() -> str | None:
+    """The broker named by KAFKA_BOOTSTRAP_SERVERS (or backendlab.env), else the embedded one a
+    parent process (a notebook's kernel) started and shares; None when there is neither. A
+    replay never starts an embedded broker: a fresh one is empty, it cannot hold the DLT."""
+    import os
+
+    from backendlab.services.kafka import service
+
+    return service.configured() or os.environ.get(service.shared_var)
+
+
 def main(argv: list[str]) -> int:
     """`python -m backendlab kafka-replay --dlt TOPIC [--to TOPIC] [--rate N] [--limit N]
     [--bootstrap HOST:PORT]`: one line per moved record, then a total; 2 on bad input."""
@@ -250,44 +278,42 @@ def main(argv: list[str]) -> int:
 
     from aiokafka.errors import KafkaError
 
-    from backendlab.services.kafka import service
-
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # its errors come back as one line
     prog = "python -m backendlab kafka-replay"
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog=prog, description=__doc__.split("\n")[0],
+        epilog="Run one replay at a time per group: two at once both move every record.")
     parser.add_argument("--dlt", required=True, help="the dead-letter topic to replay")
     parser.add_argument("--to", help="send every record here (default: its x-retry-original-topic)")
     parser.add_argument("--rate", type=float, default=10.0, help="records per second (default 10)")
     parser.add_argument("--limit", type=int, help="move at most this many records")
-    parser.add_argument("--group", help="consumer group (default: <dlt>.replay)")
-    parser.add_argument("--timeout", type=float, help="seconds (default: paced time + 30)")
-    parser.add_argument("--bootstrap", help="HOST:PORT (default: KAFKA_BOOTSTRAP_SERVERS, else an "
-                                            "embedded broker)")
+    parser.add_argument("--group", help="consumer group (default: <dlt>.replay); run one replay "
+                                        "at a time per group")
+    parser.add_argument("--timeout", type=float,
+                        help="seconds for the whole replay (default: 30 + the paced time)")
+    parser.add_argument("--bootstrap", help="HOST:PORT (default: KAFKA_BOOTSTRAP_SERVERS, else the "
+                                            "embedded broker a parent process shares)")
     args = parser.parse_args(argv)
 
     def show(moved: Moved) -> None:
         print(f"moved {moved.source} -> {moved.destination} key={_key_text(moved.key)}", flush=True)
 
     try:
-        check_arguments(args.rate, args.limit)
+        check_arguments(args.rate, args.limit, args.timeout)
     except ValueError as exc:
         parser.exit(2, f"{prog}: error: {exc}\n")
-    bootstrap, hint = args.bootstrap, ""
+    bootstrap = args.bootstrap or configured_broker()
+    if bootstrap is None:
+        parser.exit(2, f"{prog}: error: no broker named: pass --bootstrap HOST:PORT or set "
+                       "KAFKA_BOOTSTRAP_SERVERS (an embedded broker started now would be empty)\n")
     try:
-        if bootstrap is None:
-            bootstrap = service.address()
-            if service.mode() == "embedded":
-                hint = (f" (this is the embedded broker at {bootstrap}: name yours with "
-                        "--bootstrap HOST:PORT or KAFKA_BOOTSTRAP_SERVERS)")
         report = asyncio.run(replay(bootstrap, args.dlt, to=args.to, rate_per_s=args.rate,
                                     limit=args.limit, group=args.group, timeout=args.timeout,
                                     on_moved=show))
     except ValueError as exc:
-        parser.exit(2, f"{prog}: error: {exc}{hint}\n")
+        parser.exit(2, f"{prog}: error: {exc}\n")
     except (KafkaError, OSError, TimeoutError, RuntimeError) as exc:
         parser.exit(1, f"{prog}: failed: {_why(exc)}\n")
-    finally:
-        service.stop()
     elapsed = report.send_times[-1] if report.moved else 0.0
     print(f"replayed {len(report.moved)} records from {report.dlt} (group {report.group}) in "
           f"{elapsed:.2f} s, {report.measured_rate():.1f}/s; {report.already_replayed} replayed "

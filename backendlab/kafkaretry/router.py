@@ -4,6 +4,8 @@ Kafka does not retry a message whose handler failed; the consumer decides. `deci
 decision as a pure function:
 
 - a fatal error goes to the dead-letter topic at once (retrying bad input only delays it);
+- a record whose `x-retry-*` headers do not decode goes there too, as fatal: how often it failed is
+  unknown, so retrying it could loop for ever;
 - a transient error goes to the next retry topic, `<source>.retry.<attempts>`, with a due time
   `failed_at + backoff(attempts)` in its headers, until `max_attempts` attempts have failed; then
   to the dead-letter topic.
@@ -26,7 +28,7 @@ from typing import Callable
 from aiokafka import TopicPartition
 
 from backendlab.kafkaretry.backoff import Backoff
-from backendlab.kafkaretry.errors import Kind, classify, describe
+from backendlab.kafkaretry.errors import Kind, classify, clip, describe
 from backendlab.kafkaretry.headers import RetryMetadata, decode, with_metadata
 from backendlab.kafkaretry.topics import RetryTopics
 
@@ -65,7 +67,10 @@ def decide(message, exc: BaseException, topics: RetryTopics, policy: RetryPolicy
            rng: random.Random | None = None) -> Route:
     """The route for `message` (an aiokafka record, or anything with topic, partition, offset and
     headers) whose handler raised `exc` at `now_ms`."""
-    previous = decode(message.headers)
+    try:
+        previous = decode(message.headers)
+    except ValueError as malformed:
+        return _undecodable(message, exc, malformed, topics, now_ms)
     if previous is None:  # first failure: the record is the original
         origin = (message.topic, message.partition, message.offset)
         attempts, first_seen = 1, now_ms
@@ -84,7 +89,19 @@ def decide(message, exc: BaseException, topics: RetryTopics, policy: RetryPolicy
     return Route(topics.retry(attempts), "retry", RetryMetadata(**meta, due_ms=due))
 
 
+def _undecodable(message, exc: BaseException, malformed: ValueError, topics: RetryTopics,
+                 now_ms: int) -> Route:
+    """Dead-letter, as fatal, a record whose retry headers do not decode: its attempts and origin
+    are unknown, so it counts as its own origin and first attempt."""
+    error = clip(f"malformed retry headers ({malformed}); the handler raised {describe(exc)}")
+    meta = RetryMetadata(original_topic=message.topic, original_partition=message.partition,
+                         original_offset=message.offset, attempts=1, error=error,
+                         error_kind=Kind.FATAL.value, first_seen_ms=now_ms, failed_at_ms=now_ms)
+    return Route(topics.dlt, "fatal", meta)
+
+
 def now_ms() -> int:
+    """The wall clock in epoch milliseconds, as the retry headers carry it."""
     return int(time.time() * 1000)
 
 

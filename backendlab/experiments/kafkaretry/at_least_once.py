@@ -206,8 +206,8 @@ async def scenario(address: str, url: str, prefix: str, client, messages: int, b
                    kill_after: int, timeout: float) -> dict[str, ModeRun]:
     deadline = time.monotonic() + timeout
     started: list[processes.ManagedProcess] = []
-    try:
-        async with run_topics(address, retries=1) as topics:
+    async with run_topics(address, retries=1) as topics:
+        try:
             ids = await produce(address, topics.source, messages)
             common = dict(topics=topics, address=address, url=url, prefix=prefix,
                           batch=batch, timeout=timeout)
@@ -226,9 +226,9 @@ async def scenario(address: str, url: str, prefix: str, client, messages: int, b
             return {mode: ModeRun(mode, ids, effects[mode], worker.read_log(output(first[mode])),
                                   worker.read_log(output(second[mode])), codes[mode])
                     for mode in worker.MODES}
-    finally:
-        for proc in started:
-            proc.stop()
+        finally:  # the workers first: they consume the topics deleted on leaving the block
+            for proc in started:
+                proc.stop()
 
 
 def at_least_once(messages: int = 40, batch: int = 10, kill_after: int = 25,

@@ -13,8 +13,6 @@ is thrown out of its group: its commit fails and the record is delivered again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import random
 import time
 from collections import Counter
@@ -26,8 +24,8 @@ from aiokafka.errors import CommitFailedError
 
 from backendlab import plots
 from backendlab.experiments.kafkaretry.blocking import DownstreamDown
-from backendlab.experiments.kafkaretry.common import (all_or_none, bootstrap, producer, run,
-                                                     run_topics)
+from backendlab.experiments.kafkaretry.common import (all_or_none, bootstrap, producer,
+                                                     quiet_logger, run, run_topics)
 from backendlab.kafkaretry import (Backoff, RetryLoop, RetryPolicy, RetryRouter, decode, due_ms,
                                    exponential_ms, retry_consumer)
 from backendlab.kafkaretry.consumer import until_assigned
@@ -153,6 +151,11 @@ class SleepingLoop:
                     return
 
 
+def poll_gaps_ms(polls_s: list[float]) -> list[float]:
+    """The time between each two successive polls, in ms, from when each poll returned (s)."""
+    return [(b - a) * 1000 for a, b in zip(polls_s, polls_s[1:])]
+
+
 @dataclass
 class LoopRun:
     """One poison message through a loop: when each retry was due and ran, and when each poll
@@ -169,7 +172,7 @@ class LoopRun:
 
     @property
     def poll_gaps_ms(self) -> list[float]:
-        return [(b - a) * 1000 for a, b in zip(self.polls_s, self.polls_s[1:])]
+        return poll_gaps_ms(self.polls_s)
 
     @property
     def longest_poll_gap_ms(self) -> float:
@@ -196,7 +199,7 @@ class Overrun:
 
     @property
     def poll_gaps_ms(self) -> list[float]:
-        return [(b - a) * 1000 for a, b in zip(self.polls_s, self.polls_s[1:])]
+        return poll_gaps_ms(self.polls_s)
 
 
 @dataclass
@@ -297,18 +300,6 @@ async def _overrun(address: str, max_poll_interval_ms: int, sleep_ms: int, poll_
                    deliveries, polls)
 
 
-@contextlib.contextmanager
-def _quiet(logger: str):
-    """Mute a library's log while it runs (aiokafka logs the expected rebalance as an error)."""
-    log = logging.getLogger(logger)
-    level = log.level
-    log.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        log.setLevel(level)
-
-
 async def _due_times(address, policy, poll_ms, max_poll_interval_ms, overrun_ms) -> DueTimeRun:
     began = time.monotonic()
     pausing, sleeping, overrun = await all_or_none(
@@ -324,15 +315,15 @@ def due_time_accuracy(backoff: Backoff = LIVE_BACKOFF, max_attempts: int = 4, po
     """A poison message through `max_attempts` attempts under each loop, and, at the same time, a
     sleeping loop whose one backoff (`overrun_ms`) outlasts `max_poll_interval_ms`."""
     policy = RetryPolicy(max_attempts=max_attempts, backoff=backoff)
-    with _quiet("aiokafka"):
+    with quiet_logger("aiokafka"):  # it logs the overrun's expected rebalance as an error
         return run(_due_times(bootstrap(), policy, poll_ms, max_poll_interval_ms, overrun_ms),
                    timeout=60)
 
 
 def _gaps(ax, polls_s: list[float], colour: str, label: str) -> None:
     """Each gap between polls as a segment over the time it lasted, at its length."""
-    ax.hlines([(b - a) * 1000 for a, b in zip(polls_s, polls_s[1:])], polls_s[:-1], polls_s[1:],
-              color=colour, linewidth=2, label=label)
+    ax.hlines(poll_gaps_ms(polls_s), polls_s[:-1], polls_s[1:], color=colour, linewidth=2,
+              label=label)
 
 
 def due_time_figure(result: DueTimeRun):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 
 from backendlab.coroutines import run_coroutine
 from backendlab.kafkaretry import list_topics
@@ -60,6 +61,19 @@ async def all_or_none(*coroutines) -> list:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@contextlib.contextmanager
+def quiet_logger(name: str, level: int = logging.CRITICAL):
+    """Raise logger `name` to `level` while the block runs, then restore its previous level:
+    aiokafka logs the rebalances these experiments cause on purpose as warnings and errors."""
+    log = logging.getLogger(name)
+    previous = log.level
+    log.setLevel(level)
+    try:
+        yield
+    finally:
+        log.setLevel(previous)
 
 
 def topics_left() -> list[str]:

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from backendlab.experiments.kafkaretry.common import bootstrap, producer, run, run_topics
 from backendlab.kafkaretry import (Backoff, FatalError, RetryLoop, RetryPolicy, RetryRouter,
                                    RetryTopics, decode, read_topic, retry_consumer)
-from backendlab.kafkaretry.replay import FROM_HEADER, ReplayReport, replay
+from backendlab.kafkaretry.replay import (FROM_HEADER, ReplayReport, busiest_second, rate_of,
+                                          replay)
 from backendlab.plots import PALETTE, figure, finish
 
 KINDS = ("healthy", "transient", "fatal")
@@ -137,7 +138,15 @@ class DeadLettersRun:
     dead_letters: list[dict]
     dead_again: list[dict]
     replay: ReplayReport
+    landed_s: list[float]
     seconds: dict[str, float]
+
+    def landed_rate(self) -> float:
+        """Replayed copies per second in the source topic, by their timestamps."""
+        return rate_of(self.landed_s)
+
+    def landed_busiest_second(self) -> int:
+        return busiest_second(self.landed_s)
 
     def of(self, kind: str) -> list[Message]:
         return [m for m in self.messages if m.kind == kind]
@@ -168,6 +177,7 @@ class DeadLettersRun:
                 "before replay": self.counts(), "after replay": self.counts(after=True),
                 "replayed": len(self.replay.moved),
                 "replay rate /s": round(self.replay.measured_rate(), 1),
+                "landed rate /s": round(self.landed_rate(), 1),
                 "seconds": {k: round(v, 2) for k, v in self.seconds.items()}}
 
 
@@ -231,9 +241,12 @@ async def _scenario(address: str, events, policy: RetryPolicy, rate_per_s: float
             report = moving.result()
             seconds["replay"] = time.perf_counter() - mark
         again = [dlt_row(r) for r in await read_topic(address, topics.dlt)][len(first):]
+        stamps = sorted(r.timestamp for r in await read_topic(address, topics.source)
+                        if any(name == FROM_HEADER for name, _ in r.headers or ()))
     seconds["total"] = time.perf_counter() - clock
     return DeadLettersRun(topics, policy.max_attempts, rate_per_s, started_ms,
-                          list(messages.values()), first, again, report, seconds)
+                          list(messages.values()), first, again, report,
+                          [(t - stamps[0]) / 1000 for t in stamps], seconds)
 
 
 def fate_figure(run: DeadLettersRun):

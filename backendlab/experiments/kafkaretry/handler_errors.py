@@ -14,7 +14,6 @@ costs 1 to 4 s on Tansu per restart, for the same effect).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -23,7 +22,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from matplotlib.patches import Patch
 
 from backendlab import plots
-from backendlab.experiments.kafkaretry.common import bootstrap, producer, run, run_topics
+from backendlab.experiments.kafkaretry.common import (all_or_none, bootstrap, producer, run,
+                                                     run_topics)
 from backendlab.kafkaretry.consumer import GROUP_TIMINGS
 
 OUTCOMES = {  # outcome: (colour, what it means)
@@ -222,7 +222,7 @@ async def scenario(address: str, messages: int, poison: tuple[int, ...], restart
             for value in payloads(messages, poison):
                 await sender.send_and_wait(topics.source, value)
         swallow, crash = StrategyRun("swallow", messages), StrategyRun("crash", messages)
-        await asyncio.gather(
+        await all_or_none(
             run_strategy(address, topics.source, swallow, swallow_loop, runs=1),
             run_strategy(address, topics.source, crash, crash_loop, runs=restarts + 1))
     return HandlerErrorsRun(messages, poison, restarts, swallow, crash)

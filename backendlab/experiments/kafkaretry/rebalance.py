@@ -1,15 +1,16 @@
-"""Experiment 3: scaling out with a consumer group, and the rebalance every change costs.
+"""Scaling out with a consumer group, and the rebalance every change costs.
 
-A topic with 4 partitions gets a steady stream of keyed messages. Consumers of one group join one
-at a time, up to one more than there are partitions, then the first one leaves. Each consumer is an
-in-process aiokafka consumer with its own connection and its own member id, the same as if it ran
-in a process of its own; its rebalance listener records when it lost and got partitions, and it
-records every message it handles. What it shows: a partition has exactly one owner in a group, so
-consumers beyond the partition count idle (aiokafka's round-robin assignor deals partitions to the
-members in member-id order, and a member id begins with the client id, so `consumer-5` is the one
-left out); and every join or leave stops the whole group for about a second (aiokafka rebalances
-eagerly: every member gives up every partition, then the group re-forms), during which nothing is
-consumed, and a backlog builds that the new owners then catch up on.
+`rebalance(partitions)` sends a steady stream of keyed messages to a topic of `partitions`
+partitions. Consumers of one group join one at a time, `partitions + 1` of them by default, then the
+first one leaves. Each consumer is an in-process aiokafka consumer with its own connection and its
+own member id, the same as if it ran in a process of its own; its rebalance listener records when
+it lost and got partitions, and it records every message it handles. What it shows: a partition has
+exactly one owner in a group, so consumers beyond the partition count idle (aiokafka's round-robin
+assignor deals partitions to the members in member-id order, and a member id begins with the
+client id, so the last consumer to join, `consumer-<partitions + 1>`, is the one left out until the
+first leaves); and every join or leave stops the whole group for about a second (aiokafka
+rebalances eagerly: every member gives up every partition, then the group re-forms), during which
+nothing is consumed, and a backlog builds that the new owners then catch up on.
 """
 
 from __future__ import annotations
@@ -21,13 +22,11 @@ import time
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError, IllegalStateError, RebalanceInProgressError
 
-from backendlab.experiments.kafkaretry.common import bootstrap, producer, run, run_topics
-from backendlab.kafkaretry.consumer import GROUP_TIMINGS
+from backendlab.experiments.kafkaretry.common import (bootstrap, producer, quiet_logger, run,
+                                                     run_topics)
+from backendlab.kafkaretry.consumer import COMMIT_LOST, GROUP_TIMINGS
 from backendlab.plots import PALETTE, figure, finish
-
-COMMIT_LOST = (CommitFailedError, IllegalStateError, RebalanceInProgressError)
 
 
 @dataclass(frozen=True)
@@ -172,7 +171,7 @@ class RebalanceRun:
         return sorted(spans, key=lambda s: (s[0], s[2]))
 
     def after(self, change: str) -> Rebalance:
-        """The rebalance of one change, e.g. `run.after("consumer-5 joins")`."""
+        """The rebalance of one change, e.g. `run.after("consumer-2 joins")`."""
         return next(r for r in self.rebalances if r.change == change)
 
     def summary(self) -> dict:
@@ -204,18 +203,6 @@ def measure_pauses(run: RebalanceRun) -> None:
                            for partition in range(run.partitions))
 
 
-@contextlib.contextmanager
-def quiet_rebalance_warnings():
-    """aiokafka warns on every heartbeat during a rebalance; here rebalances are the point."""
-    log = logging.getLogger("aiokafka.consumer.group_coordinator")
-    level = log.level
-    log.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        log.setLevel(level)
-
-
 def rebalance(partitions: int = 4, consumers: int | None = None, *, rate_per_s: float = 200.0,
               steady_s: float = 0.3, bucket_s: float = 0.25, timeout: float = 40.0) -> RebalanceRun:
     """Produce `rate_per_s` keyed messages a second to a topic of `partitions` partitions while
@@ -225,7 +212,8 @@ def rebalance(partitions: int = 4, consumers: int | None = None, *, rate_per_s: 
     if partitions < 1 or consumers < 2:
         raise ValueError(f"need at least 1 partition and 2 consumers (one leaves at the end), "
                          f"got {partitions} and {consumers}")
-    with quiet_rebalance_warnings():
+    # aiokafka warns on every heartbeat during a rebalance; here rebalances are the point.
+    with quiet_logger("aiokafka.consumer.group_coordinator", logging.ERROR):
         result = run(_scenario(bootstrap(), partitions, consumers, rate_per_s, steady_s, bucket_s,
                                timeout), timeout=timeout + 15)
     measure_pauses(result)
