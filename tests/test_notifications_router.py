@@ -3,6 +3,7 @@ which handler each type goes to, and which failures of a channel are worth a ret
 
 import asyncio
 import json
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -31,15 +32,22 @@ class Recorder:
 
 
 class FakeSocket:
-    """Anything with `async send_text`; `closed` ones fail like a socket that went away."""
+    """Anything with `async send_text` and `async close`; `closed` ones fail like a socket that
+    went away, `stuck` ones never finish a send, like one whose client stopped reading."""
 
-    def __init__(self, closed: bool = False):
-        self.texts, self.closed = [], closed
+    def __init__(self, closed: bool = False, stuck: bool = False):
+        self.texts, self.closed, self.stuck = [], closed, stuck
+        self.closed_with = None
 
     async def send_text(self, text):
         if self.closed:
             raise RuntimeError('Cannot call "send" once a close message has been sent.')
+        if self.stuck:
+            await asyncio.Event().wait()
         self.texts.append(text)
+
+    async def close(self, code, reason):
+        self.closed_with = (code, reason)
 
 
 def route(router, value):
@@ -133,6 +141,33 @@ def test_a_user_whose_only_connection_closed_is_offline():
     with pytest.raises(TransientError, match="user offline"):
         asyncio.run(pushes.send(parse_event(b'{"id": 1, "type": "push", "user": "ana"}')))
     assert pushes.users == 0
+
+
+async def push_with_one_stuck(*others: FakeSocket) -> tuple[WebSocketHandler, FakeSocket, float]:
+    """Push to ana, one of whose sockets never takes a send, and everyone else's: the handler,
+    that socket and how long the push took."""
+    pushes, stuck = WebSocketHandler(send_timeout=0.05), FakeSocket(stuck=True)
+    for socket in (stuck, *others):
+        pushes.add("ana", socket)
+    started = time.monotonic()
+    try:
+        await pushes.send(parse_event(b'{"id": 1, "type": "push", "user": "ana"}'))
+    finally:
+        took = time.monotonic() - started
+        await asyncio.sleep(0)  # the background close of the stuck socket
+    return pushes, stuck, took
+
+
+def test_a_connection_that_does_not_take_a_push_in_time_is_dropped_and_closed():
+    alive = FakeSocket()
+    pushes, stuck, took = asyncio.run(push_with_one_stuck(alive))
+    assert len(alive.texts) == 1 and took < 1
+    assert pushes.sockets == 1 and stuck.closed_with[0] == 1008
+
+
+def test_a_user_whose_only_connection_is_stuck_is_offline():
+    with pytest.raises(TransientError, match="user offline"):
+        asyncio.run(push_with_one_stuck())
 
 
 def test_removing_the_last_connection_forgets_the_user():

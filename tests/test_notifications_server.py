@@ -105,11 +105,17 @@ async def scenario(broker, topics, service, sink):
     async def stats():
         return (await http.get("/stats")).json()
 
+    sockets = []
+
+    async def connected(user: str):
+        sockets.append(await online(service, user))
+        return sockets[-1]
+
     try:
-        tab, phone, ben = [await online(service, u) for u in ("ana", "ana", "ben")]
+        tab, phone, ben = [await connected(u) for u in ("ana", "ana", "ben")]
         await send({"id": "l1", "type": "push", "user": "late", "text": "while offline"}, "late")
         await until(lambda: _at_least(stats, "retried", 1))
-        late = await online(service, "late")
+        late = await connected("late")
         out["connected_stats"] = await stats()
         await send({"id": "p1", "type": "push", "user": "ana", "text": "hello"}, "ana")
         await send({"id": "m1", "type": "email", "user": "ana", "to": "ana@example.test",
@@ -127,11 +133,11 @@ async def scenario(broker, topics, service, sink):
         await until(lambda: _at_least(stats, "dead_lettered", 3))
         await until(lambda: _true(len(sink.messages) >= 1))
         out["stats"] = await stats()
-        for socket in (tab, phone, ben, late):
-            await socket.close()
         out["dlt"] = {_id(r): r for r in await read_topic(broker, topics.dlt)}
         out["retries"] = [r for n in (1, 2) for r in await read_topic(broker, topics.retry(n))]
     finally:
+        for socket in sockets:
+            await socket.close()
         await http.aclose()
         await producer.stop()
     return out
@@ -237,6 +243,16 @@ def serve(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "backendlab", "serve", "notifications",
                            "--port", str(processes.free_port()), *args],
                           capture_output=True, text=True, timeout=30, env=env)
+
+
+def test_more_than_one_worker_is_refused_in_one_line_before_anything_starts():
+    done = serve("--topic", "events", "--smtp", "127.0.0.1:25", "--workers", "2")
+    assert done.returncode == 1
+    assert done.stderr.strip() == ("error: server notifications runs in one process only (its "
+                                   "state lives in that process's memory): run it with 1 worker, "
+                                   "not 2")
+    with pytest.raises(ValueError, match="runs in one process only"):
+        start_server("notifications", workers=2, topic="events", smtp="127.0.0.1:25")
 
 
 def test_a_broker_that_does_not_answer_gets_one_clear_message():

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass
 from email import message_from_bytes
 from email.policy import default as default_policy
@@ -22,6 +21,7 @@ from email.policy import default as default_policy
 from aiosmtpd.controller import Controller
 
 from backendlab import processes
+from backendlab.kafkaretry.router import now_ms
 from backendlab.notifications.mail import ID_HEADER
 
 logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command at INFO
@@ -90,5 +90,5 @@ class SmtpSink:
                 id=str(message.get(ID_HEADER, "")), sender=envelope.mail_from,
                 recipients=tuple(envelope.rcpt_tos), subject=str(message.get("Subject", "")),
                 body=body.get_content().strip() if body is not None else "",
-                at_ms=int(time.time() * 1000)))
+                at_ms=now_ms()))
         return "250 Message accepted"

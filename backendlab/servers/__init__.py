@@ -3,8 +3,9 @@
 Each server module defines `add_arguments(parser)` (its options, shown by
 `python -m backendlab serve NAME --help`) and `create_app()` (an ASGI app factory that reads those
 options with `options()`). It may also define `prepare(options) -> options` (run once before the
-workers start, e.g. to find a service they share) and `UVICORN_OPTIONS` (extra `uvicorn.run`
-arguments). A learner runs one from a shell with `python -m backendlab serve NAME --port N
+workers start, e.g. to find a service they share), `UVICORN_OPTIONS` (extra `uvicorn.run`
+arguments) and `SINGLE_WORKER = True` (its state lives in one process's memory, so more than one
+worker is refused). A learner runs one from a shell with `python -m backendlab serve NAME --port N
 [options]`; a notebook with `start_server(NAME, ...)`.
 """
 
@@ -52,6 +53,28 @@ def options() -> dict:
     return json.loads(os.environ.get(_OPTIONS_VAR, "{}"))
 
 
+def check_workers(name: str, workers: int) -> None:
+    """ValueError when server `name` declares `SINGLE_WORKER` and `workers` is not 1: requests
+    spread over workers would miss the state that lives in one of them."""
+    if workers != 1 and getattr(module(name), "SINGLE_WORKER", False):
+        raise ValueError(f"server {name} runs in one process only (its state lives in that "
+                         f"process's memory): run it with 1 worker, not {workers}")
+
+
+def json_http_errors(routes: str):
+    """A Starlette exception handler answering 404, 405 (and any other HTTPException) as JSON
+    that names `routes`, for an API whose every other answer is JSON too."""
+    from starlette.responses import JSONResponse  # here: notebooks import this module too
+
+    async def http_error(request, exc):
+        message = {404: f"no route {request.method} {request.url.path}",
+                   405: f"{request.method} is not allowed on {request.url.path}"}.get(
+            exc.status_code, str(exc.detail))
+        return JSONResponse({"error": f"{message}; routes: {routes}"},
+                            status_code=exc.status_code, headers=exc.headers)
+    return http_error
+
+
 def parser_for(name: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"python -m backendlab serve {name}",
                                      description=(module(name).__doc__ or "").strip())
@@ -69,6 +92,10 @@ def serve(name: str, argv: list[str]) -> None:
     server = module(name)
     args = vars(parser_for(name).parse_args(argv))
     port, workers = args.pop("port"), args.pop("workers")
+    try:
+        check_workers(name, workers)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
     if hasattr(server, "prepare"):
         args = server.prepare(args)
     os.environ[_OPTIONS_VAR] = json.dumps(args)
@@ -110,7 +137,7 @@ class RunningServer:
 def start_server(name: str, *, workers: int = 1, ready_path: str = "/health",
                  timeout: float = 30.0, **options) -> RunningServer:
     """Start server `name` on a free loopback port with `options` and wait until it answers."""
-    module(name)
+    check_workers(name, workers)
     port = processes.free_port()
     argv = [sys.executable, "-m", "backendlab", "serve", name, "--port", str(port),
             "--workers", str(workers)]

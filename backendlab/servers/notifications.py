@@ -20,7 +20,8 @@ Endpoints:
                    each push. The socket is push-only: a client message is answered with
                    {"type": "error", "error": ...} and otherwise ignored.
 
-Run it with one worker: the connections a push needs live in the worker's memory.
+It runs with one worker only (--workers 2 is refused): the connections a push needs live in the
+worker's memory.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ ROUTES = "GET /health, GET /stats, WebSocket /ws/{user}"
 PUSH_ONLY = "this socket only delivers notifications; messages from clients are ignored"
 # Clients send nothing here: a large frame is refused by uvicorn instead of buffered.
 UVICORN_OPTIONS = {"ws_max_size": 64 * 1024}
+SINGLE_WORKER = True  # a user's connections live in one worker: another could not push to them
 
 
 def _whole_number(minimum: int):
@@ -107,11 +109,13 @@ def retry_topics(opts: dict) -> RetryTopics:
 
 
 async def _existing_topics(bootstrap: str) -> set[str]:
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # its own connect errors: ours says it
+    logger = logging.getLogger("aiokafka")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)  # its own connect errors: ours says it
     try:
         return await asyncio.wait_for(list_topics(bootstrap), 10)
     finally:
-        logging.getLogger("aiokafka").setLevel(logging.NOTSET)
+        logger.setLevel(level)
 
 
 def _suite_broker() -> str:
@@ -212,17 +216,9 @@ class NotificationApp:
             self.pushes.remove(user, websocket)
 
 
-async def _http_error(request: Request, exc: HTTPException) -> Response:
-    """404 and 405 as JSON that names the routes."""
-    message = {404: f"no route {request.method} {request.url.path}",
-               405: f"{request.method} is not allowed on {request.url.path}"}.get(
-        exc.status_code, str(exc.detail))
-    return JSONResponse({"error": f"{message}; routes: {ROUTES}"}, status_code=exc.status_code,
-                        headers=exc.headers)
-
-
 def create_app() -> Starlette:
     app = NotificationApp(servers.options())
     return Starlette(routes=[Route("/health", app.health), Route("/stats", app.stats),
                              WebSocketRoute("/ws/{user:path}", app.socket)],
-                     lifespan=app.lifespan, exception_handlers={HTTPException: _http_error})
+                     lifespan=app.lifespan,
+                     exception_handlers={HTTPException: servers.json_http_errors(ROUTES)})

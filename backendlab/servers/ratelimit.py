@@ -199,18 +199,9 @@ class RateLimitedApi:
                              "pid": os.getpid()}, headers=headers)
 
 
-async def _http_error(request: Request, exc: HTTPException) -> Response:
-    """404 and 405 as JSON that names the routes, like every other answer of this API."""
-    message = {404: f"no route {request.method} {request.url.path}",
-               405: f"{request.method} is not allowed on {request.url.path}"}.get(
-        exc.status_code, str(exc.detail))
-    return JSONResponse({"error": f"{message}; routes: {ROUTES}"}, status_code=exc.status_code,
-                        headers=exc.headers)
-
-
 def create_app() -> Starlette:
     """The API, configured from the options the server was started with."""
     api = RateLimitedApi(servers.options())
     return Starlette(routes=[Route("/health", api.health), Route("/stats", api.stats),
                              Route("/api/data", api.data)],
-                     exception_handlers={HTTPException: _http_error})
+                     exception_handlers={HTTPException: servers.json_http_errors(ROUTES)})

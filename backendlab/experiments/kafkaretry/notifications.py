@@ -35,6 +35,7 @@ from backendlab import plots
 from backendlab.experiments import progressbar
 from backendlab.experiments.kafkaretry.common import bootstrap, producer, run, run_topics
 from backendlab.kafkaretry import decode, read_topic
+from backendlab.kafkaretry.router import now_ms
 from backendlab.notifications.sink import ReceivedEmail, SmtpSink
 from backendlab.servers import start_server
 
@@ -46,10 +47,6 @@ EMAILS = [("email-1", "ana@example.test", "Your form was received"),
           ("email-2", "ben@example.test", "Weekly summary"),
           ("email-3", "carol@example.test", "Password changed")]
 BAD_JSON_KEY = "bad-json"
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 @dataclass(frozen=True)
@@ -85,7 +82,7 @@ class Failure:
 
 
 @dataclass(frozen=True)
-class DeadLetter:
+class DeadNotification:
     """A record of the DLT: the event id (or the record's key when the value does not parse),
     its value and every header, as text."""
 
@@ -114,7 +111,7 @@ class NotificationRun:
     pushes: list[Push]
     connected_ms: dict[str, int]
     failures: list[Failure]
-    dead: list[DeadLetter]
+    dead: list[DeadNotification]
     stats: dict
     seconds: float
 
@@ -305,8 +302,9 @@ async def _scenario(max_attempts: int, base_ms: int, late_after: float, patience
         connected_ms={u: c.connected_ms for u, c in clients.items()},
         failures=_failures([r for records in retried for r in records], dead=False)
         + _failures(dead, dead=True),
-        dead=[DeadLetter(_event_id(r), r.value,
-                         {name: bytes(value).decode(errors="replace") for name, value in r.headers})
+        dead=[DeadNotification(_event_id(r), r.value,
+                               {name: bytes(value).decode(errors="replace")
+                                for name, value in r.headers})
               for r in dead],
         stats=stats, seconds=seconds)
 
