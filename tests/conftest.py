@@ -134,3 +134,16 @@ def kafka_for_tests():
             yield service.address()
         finally:
             service.stop()
+    forget_stopped_shared_addresses()
+
+
+def forget_stopped_shared_addresses() -> None:
+    """Drop a BACKENDLAB_SHARED_* address that a monkeypatch restored after its service was
+    stopped inside the patched block: left behind, it points every later resolver (notebook
+    kernels included) at a dead port."""
+    from backendlab.services import SERVICES
+
+    for service in SERVICES:
+        shared = os.environ.get(service.shared_var)
+        if shared and service._address != shared:
+            del os.environ[service.shared_var]
