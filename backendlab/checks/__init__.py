@@ -101,6 +101,15 @@ def describe_error(exc: BaseException, fn: Callable | None = None) -> str:
     return text
 
 
+def select(suite: list[Check], only: list[str] | None) -> list[Check]:
+    """The checks of `suite` named in `only` (all when None); a name that matches none is an error
+    that lists the names."""
+    chosen = [c for c in suite if only is None or c.name in only]
+    if not chosen:
+        raise ValueError(f"no check named {only!r}; checks: {', '.join(c.name for c in suite)}")
+    return chosen
+
+
 def run_checks(suite: list[Check], *args, title: str = "checks") -> Report:
     """Run every check of `suite` with `args`, each isolated from the others' failures."""
     results = []

@@ -20,7 +20,7 @@ import redis
 
 from backendlab import processes
 from backendlab.checks import (Check, CheckFailed, Report, describe_error, function_module,
-                               run_checks)
+                               run_checks, select)
 from backendlab.measure import RedisRoundTrips
 from backendlab.services.redis import delete_keys, redis_url
 
@@ -212,9 +212,7 @@ SUITE = [
 def check(fn, only: list[str] | None = None) -> Report:
     """Run lab 06's checks (or the ones named in `only`) on `fn`, your hit; deletes every key
     they wrote."""
-    suite = [c for c in SUITE if only is None or c.name in only]
-    if not suite:
-        raise ValueError(f"no check named {only!r}; checks: {', '.join(c.name for c in SUITE)}")
+    suite = select(SUITE, only)
     lab = _Lab(fn)
     try:
         return run_checks(suite, lab, title=f"Lab 06: {lab.name}")

@@ -36,7 +36,7 @@ import redis
 
 from backendlab import processes
 from backendlab.checks import (Check, CheckFailed, Report, describe_error, function_module,
-                               run_checks, used_names)
+                               run_checks, select, used_names)
 from backendlab.coroutines import run_coroutine
 from backendlab.kafkaretry.backoff import exponential_ms
 from backendlab.kafkaretry.consumer import RetryLoop, retry_consumer
@@ -903,9 +903,7 @@ SUITE = [
 def check(process, only: list[str] | None = None) -> Report:
     """Run lab 07's checks (or those named in `only`) on `process`, your `async def
     process(record, lab)`; deletes the topics and Redis keys they made. Takes about 15 s."""
-    suite = [c for c in SUITE if only is None or c.name in only]
-    if not suite:
-        raise ValueError(f"no check named {only!r}; checks: {', '.join(c.name for c in SUITE)}")
+    suite = select(SUITE, only)
     session = _Session(process)
     try:
         return run_checks(suite, session, title=f"Lab 07: {session.name}")
