@@ -158,10 +158,11 @@ class RebalanceRun:
         return out
 
     def ownership(self) -> list[tuple[int, str, float, float]]:
-        """(partition, consumer, from s, to s): who owned which partition when."""
+        """(partition, consumer, from s, to s): who owned which partition while the run lasted
+        (consumers shutting down after it may still rebalance: those calls are left out)."""
         opened: dict[tuple[int, str], float] = {}
         spans = []
-        for e in sorted(self.events, key=lambda e: e.at):
+        for e in sorted((e for e in self.events if e.at <= self.ended), key=lambda e: e.at):
             for p in e.partitions:
                 if e.event == "assigned":
                     opened[(p, e.consumer)] = e.at
