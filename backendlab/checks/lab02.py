@@ -35,7 +35,8 @@ from backendlab.uploads.names import naive_destination
 
 LIMIT = 8 * 2**20
 BIG, BIG_USERS = 6 * 2**20, 3
-MEMORY_LIMIT = 6 * 2**20  # one user's whole file: any handler holding files crosses it
+MEMORY_LIMIT = 2 * 2**20  # a third of one file: a streaming handler holds a chunk (~0 MB measured),
+# one holding files holds at least one whole 6 MB file even when the uploads do not overlap
 READ_SLACK = 512 * 1024  # asyncio reads a socket up to 256 KB at a time
 PNG = forms.png(3000)
 FIELD_LIMIT = Limits().max_field_bytes  # the lab server keeps the default field limit
