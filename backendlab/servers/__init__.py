@@ -75,6 +75,14 @@ def json_http_errors(routes: str):
     return http_error
 
 
+async def client_gone(_request, _exc):
+    """Exception handler for Starlette's ClientDisconnect: the client left mid-body and reads no
+    answer, so a bare 400 ends the request instead of a 500 with a traceback."""
+    from starlette.responses import Response
+
+    return Response(status_code=400)
+
+
 def parser_for(name: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"python -m backendlab serve {name}",
                                      description=(module(name).__doc__ or "").strip())

@@ -399,10 +399,6 @@ async def _refused(_request: Request, exc: Refused) -> Response:
     return JSONResponse({"error": exc.message}, status_code=exc.status, headers=exc.headers)
 
 
-async def _disconnected(_request: Request, _exc: ClientDisconnect) -> Response:
-    return Response(status_code=400)
-
-
 def create_app() -> Starlette:
     """The ASGI app, configured from the options the server was started with."""
     app = App(servers.options())
@@ -414,4 +410,4 @@ def create_app() -> Starlette:
         Route("/jobs/{job_id}", app.job_status),
     ]
     return Starlette(routes=routes, lifespan=app.lifespan,
-                     exception_handlers={Refused: _refused, ClientDisconnect: _disconnected})
+                     exception_handlers={Refused: _refused, ClientDisconnect: servers.client_gone})

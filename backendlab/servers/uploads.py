@@ -377,10 +377,6 @@ async def _http_error(_request: Request, exc: HTTPException) -> Response:
     return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
 
 
-async def _disconnected(_request: Request, _exc: ClientDisconnect) -> Response:
-    return Response(status_code=400)
-
-
 def create_app() -> Starlette:
     """The ASGI app, configured from the options the server was started with."""
     app = App(servers.options())
@@ -396,4 +392,4 @@ def create_app() -> Starlette:
         Route("/proxy", app.proxy, methods=["POST"]),
     ]
     return app.counting(Starlette(routes=routes, lifespan=app.lifespan, exception_handlers={
-        Rejected: _rejected, HTTPException: _http_error, ClientDisconnect: _disconnected}))
+        Rejected: _rejected, HTTPException: _http_error, ClientDisconnect: servers.client_gone}))
