@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+from aiokafka import TopicPartition
 
 from backendlab import processes
 from backendlab.checks import (Check, CheckFailed, Report, describe_error, function_module,
@@ -41,6 +42,7 @@ from backendlab.coroutines import run_coroutine
 from backendlab.kafkaretry.backoff import exponential_ms
 from backendlab.kafkaretry.consumer import RetryLoop, retry_consumer
 from backendlab.kafkaretry.headers import decode
+from backendlab.kafkaretry.producer import producer as started_producer
 from backendlab.kafkaretry.reading import read_topic
 from backendlab.kafkaretry.topics import RetryTopics, run_topics
 
@@ -125,8 +127,6 @@ class Lab:
 
     async def commit(self, record) -> None:
         """Commit `record.offset + 1` for the record's partition: it will not be read again."""
-        from aiokafka import TopicPartition
-
         if record.topic == self.topics.source:
             self._reached("commit")
         partition = TopicPartition(record.topic, record.partition)
@@ -290,14 +290,19 @@ class Observed:
         return [record for record in self.copies[topic] if record.value == message.value]
 
     def delivered(self, message: Message) -> int:
-        return sum(a["outcome"] == "delivered" for a in self.attempts.get(message.event_id, []))
+        return _delivered(self.attempts, message.event_id)
+
+
+def _delivered(attempts: dict, event_id: str) -> int:
+    """How many times `event_id` was delivered, from the attempts log."""
+    return sum(a["outcome"] == "delivered" for a in attempts.get(event_id, []))
 
 
 async def _produce(bootstrap: str, topic: str, messages: list[Message], every_s: float,
                    stop: threading.Event | None = None) -> None:
     """Send `messages` in order (healthy ones `every_s` apart), noting each one's offset and send
     time; stop early once `stop` is set."""
-    async with _producer(bootstrap) as producer:
+    async with started_producer(bootstrap) as producer:
         for message in messages:
             if message.kind == "healthy":
                 await asyncio.sleep(every_s)
@@ -322,19 +327,6 @@ async def _producing(bootstrap: str, topic: str, messages: list[Message]):
     finally:
         stop.set()
         await production
-
-
-@contextlib.asynccontextmanager
-async def _producer(bootstrap: str):
-    """A started producer, stopped on exit."""
-    from aiokafka import AIOKafkaProducer
-
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
-    await producer.start()
-    try:
-        yield producer
-    finally:
-        await producer.stop()
 
 
 class _Calls:
@@ -372,25 +364,23 @@ def _finished(calls: _Calls, production, messages: list[Message], source) -> boo
     quiet = time.monotonic() - calls.last
     if quiet > (calls.lab.delay_ms(MAX_ATTEMPTS - 1) + 2000) / 1000:
         return True
+    if quiet <= 0.2 or calls.lab.committed.get(source, 0) < len(messages):
+        return False  # before reading the attempts log: this runs after every poll
     attempts = calls.lab.attempts()
 
     def outcomes(message):
         return [a["outcome"] for a in attempts.get(message.event_id, [])]
 
-    settled = all("delivered" in outcomes(m) for m in messages if m.kind in ("healthy", "flaky"))
-    settled &= all(len(outcomes(m)) >= MAX_ATTEMPTS for m in messages if m.kind == "poison")
-    committed = calls.lab.committed.get(source, 0) >= len(messages)
-    return settled and committed and quiet > 0.2
+    return (all("delivered" in outcomes(m) for m in messages if m.kind in ("healthy", "flaky"))
+            and all(len(outcomes(m)) >= MAX_ATTEMPTS for m in messages if m.kind == "poison"))
 
 
 async def _scenario(fn, bootstrap: str, client: redis.Redis, prefix: str,
                     messages: list[Message], delay_ms: int = DELAY_MS):
     """Run `messages` through `fn` in fresh topics; returns (Observed, unwritten exception)."""
-    from aiokafka import TopicPartition
-
     started = Lab.now_ms()
     async with run_topics(bootstrap, "lab07", retries=MAX_ATTEMPTS - 1) as topics:
-        async with _producer(bootstrap) as producer, retry_consumer(bootstrap, topics) as consumer:
+        async with started_producer(bootstrap) as producer, retry_consumer(bootstrap, topics) as consumer:
             lab = Lab(topics, consumer, producer, client, prefix, delay_ms)
             calls = _Calls(fn, lab)
             loop = RetryLoop(consumer, topics, calls)
@@ -402,7 +392,7 @@ async def _scenario(fn, bootstrap: str, client: redis.Redis, prefix: str,
                                    timeout=RUN_LIMIT_S)
             commits = await _commits(consumer, topics)
         ended = Lab.now_ms()
-        names = [topics.retry(n) for n in range(1, topics.retries + 1)] + [topics.dlt]
+        names = topics.all()[1:]  # the retry topics and the DLT
         records = await asyncio.gather(*(read_topic(bootstrap, name) for name in names))
     observed = Observed(topics, messages, lab.attempts(), dict(zip(names, records)), commits,
                         calls.escapes, started, ended)
@@ -411,10 +401,7 @@ async def _scenario(fn, bootstrap: str, client: redis.Redis, prefix: str,
 
 async def _commits(consumer, topics: RetryTopics) -> dict[str, tuple[int, int]]:
     """(committed, end) offsets of partition 0 of the source and retry topics."""
-    from aiokafka import TopicPartition
-
-    names = [topics.source] + [topics.retry(n) for n in range(1, topics.retries + 1)]
-    partitions = [TopicPartition(name, 0) for name in names]
+    partitions = [TopicPartition(name, 0) for name in topics.all()[:-1]]
     ends = await consumer.end_offsets(partitions)
     return {tp.topic: (await consumer.committed(tp) or 0, ends[tp]) for tp in partitions}
 
@@ -447,7 +434,7 @@ async def _consume_until_committed(fn, settings: dict) -> int:
     client = redis.Redis.from_url(settings["redis"])
     crash = Crash(*settings["crash"]) if settings["crash"] else None
     bootstrap = settings["bootstrap"]
-    async with _producer(bootstrap) as producer, retry_consumer(
+    async with started_producer(bootstrap) as producer, retry_consumer(
             bootstrap, topics, group=settings["group"], **WORKER_TIMINGS) as consumer:
         lab = Lab(topics, consumer, producer, client, settings["prefix"], CRASH_DELAY_MS, crash)
         calls = _Calls(fn, lab)
@@ -469,8 +456,6 @@ async def _drain(loop: RetryLoop, lab: Lab, calls: _Calls) -> str | None:
     """Run `loop` until the source and retry topics are committed to their ends (a copy sent
     meanwhile extends a retry topic) or `process` failed. After WORKER_LIMIT_S, says which topic
     is behind; else None."""
-    from aiokafka import TopicPartition
-
     consumer = loop.consumer
     partitions = [TopicPartition(name, 0) for name in lab.topics.all()[:-1]]
     for tp in partitions:
@@ -629,9 +614,8 @@ def _role(topics: RetryTopics, name: str) -> str:
     """How the task names a topic: lab.topics.source, lab.topics.retry(n) or lab.topics.dlt."""
     if name == topics.dlt:
         return "lab.topics.dlt"
-    for n in range(1, topics.retries + 1):
-        if name == topics.retry(n):
-            return f"lab.topics.retry({n})"
+    if name in topics.retry_names:
+        return f"lab.topics.retry({topics.retry_names.index(name) + 1})"
     return "lab.topics.source"
 
 
@@ -861,8 +845,7 @@ def _missed_kill(outcome: CrashOutcome) -> None:
 
 def _loses_nothing(session: _Session) -> str:
     outcome = session.crash()
-    lost = [i for i in outcome.ids
-            if not any(a["outcome"] == "delivered" for a in outcome.attempts.get(i, []))]
+    lost = [i for i in outcome.ids if not _delivered(outcome.attempts, i)]
     if lost:
         raise CheckFailed(f"{', '.join(lost)} never delivered after the consumer was killed "
                           f"({_kills(outcome)}) and restarted from its committed offset: commit a "
@@ -877,7 +860,7 @@ def _no_duplicates(session: _Session) -> str:
     outcome = session.crash()
     _missed_kill(outcome)
     for event_id in outcome.ids:
-        count = sum(a["outcome"] == "delivered" for a in outcome.attempts.get(event_id, []))
+        count = _delivered(outcome.attempts, event_id)
         if count > 1:
             raise CheckFailed(f"{event_id} was delivered {count} times: after a crash, Kafka "
                               "delivers again every record after the last commit, and a copy "

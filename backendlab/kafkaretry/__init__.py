@@ -9,7 +9,8 @@ One concept per module: `topics` (names, create and always delete), `backoff` (e
 full jitter), `errors` (transient or fatal), `headers` (the metadata a copy carries), `router`
 (decide, publish, then commit), `consumer` (the poll loop that pauses a retry partition until its
 head is due), `reading` (a topic's records), `replay` (dead letters back to their topic,
-rate-limited; also `python -m backendlab kafka-replay`).
+rate-limited; also `python -m backendlab kafka-replay`), `producer` (a started producer for a
+block), `quiet` (muting aiokafka's log for a block).
 """
 
 from backendlab.kafkaretry.backoff import Backoff, exponential_ms, full_jitter_ms

@@ -104,8 +104,7 @@ class RetryLoop:
     longest_poll_gap_ms: float = 0.0
 
     def __post_init__(self) -> None:
-        retry_names = [self.topics.retry(n) for n in range(1, self.topics.retries + 1)]
-        self.consumer.subscribe([self.topics.source, *retry_names],
+        self.consumer.subscribe([self.topics.source, *self.topics.retry_names],
                                 listener=_ForgetRevoked(self.held))
 
     def _resume_due(self) -> None:

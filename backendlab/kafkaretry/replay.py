@@ -259,17 +259,6 @@ def _key_text(key: bytes | None) -> str:
     return "-" if key is None else key.decode(errors="replace")
 
 
-def configured_broker() -> str | None:
-    """The broker named by KAFKA_BOOTSTRAP_SERVERS (or backendlab.env), else the embedded one a
-    parent process (a notebook's kernel) started and shares; None when there is neither. A
-    replay never starts an embedded broker: a fresh one is empty, it cannot hold the DLT."""
-    import os
-
-    from backendlab.services.kafka import service
-
-    return service.configured() or os.environ.get(service.shared_var)
-
-
 def main(argv: list[str]) -> int:
     """`python -m backendlab kafka-replay --dlt TOPIC [--to TOPIC] [--rate N] [--limit N]
     [--bootstrap HOST:PORT]`: one line per moved record, then a total; 2 on bad input."""
@@ -302,7 +291,9 @@ def main(argv: list[str]) -> int:
         check_arguments(args.rate, args.limit, args.timeout)
     except ValueError as exc:
         parser.exit(2, f"{prog}: error: {exc}\n")
-    bootstrap = args.bootstrap or configured_broker()
+    from backendlab.services.kafka import existing_broker
+
+    bootstrap = args.bootstrap or existing_broker()
     if bootstrap is None:
         parser.exit(2, f"{prog}: error: no broker named: pass --bootstrap HOST:PORT or set "
                        "KAFKA_BOOTSTRAP_SERVERS (an embedded broker started now would be empty)\n")

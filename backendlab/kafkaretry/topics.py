@@ -65,8 +65,13 @@ class RetryTopics:
     def dlt(self) -> str:
         return dlt_topic(self.source)
 
+    @property
+    def retry_names(self) -> list[str]:
+        """`<source>.retry.1` .. `<source>.retry.<retries>`, in order."""
+        return [self.retry(n) for n in range(1, self.retries + 1)]
+
     def all(self) -> list[str]:
-        return [self.source, *(self.retry(n) for n in range(1, self.retries + 1)), self.dlt]
+        return [self.source, *self.retry_names, self.dlt]
 
 
 def _admin(bootstrap: str):

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import os
 import sys
 
@@ -42,6 +41,7 @@ from starlette.websockets import WebSocket
 
 from backendlab import servers
 from backendlab.kafkaretry import Backoff, RetryPolicy, RetryTopics, list_topics
+from backendlab.kafkaretry.quiet import quiet_logger
 from backendlab.kafkaretry.topics import check_name
 from backendlab.notifications.events import USER_ID_RULE, valid_user
 from backendlab.notifications.mail import EmailHandler
@@ -109,22 +109,17 @@ def retry_topics(opts: dict) -> RetryTopics:
 
 
 async def _existing_topics(bootstrap: str) -> set[str]:
-    logger = logging.getLogger("aiokafka")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)  # its own connect errors: ours says it
-    try:
+    with quiet_logger("aiokafka"):  # its own connect errors: ours says it
         return await asyncio.wait_for(list_topics(bootstrap), 10)
-    finally:
-        logger.setLevel(level)
 
 
 def _suite_broker() -> str:
     """The broker a notebook shares with its servers, or KAFKA_BOOTSTRAP_SERVERS. Never a new
     embedded one: it would hold none of the topics and die with this server."""
     from backendlab.services import ServiceUnavailable
-    from backendlab.services.kafka import service
+    from backendlab.services.kafka import existing_broker, service
 
-    if not (os.environ.get(service.shared_var) or service.configured()):
+    if existing_broker() is None:
         raise SystemExit("error: no Kafka broker to consume from. Fix: pass --bootstrap HOST:PORT "
                          "(a notebook's broker: `backendlab.services.kafka.kafka_bootstrap()`), "
                          "or set KAFKA_BOOTSTRAP_SERVERS (`docker compose up -d kafka`).")

@@ -6,6 +6,7 @@ It does not support idempotent or transactional producers.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from importlib import resources
 from pathlib import Path
@@ -61,6 +62,13 @@ class KafkaService(Service):
 
 
 service = KafkaService()
+
+
+def existing_broker() -> str | None:
+    """The broker named by KAFKA_BOOTSTRAP_SERVERS (or backendlab.env), else the embedded one a
+    parent process (a notebook's kernel) started and shares; None when there is neither. For
+    tools that must not start a fresh embedded broker: it would hold no topics."""
+    return service.configured() or os.environ.get(service.shared_var)
 
 
 def kafka_bootstrap() -> str:

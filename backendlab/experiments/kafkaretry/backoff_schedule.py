@@ -27,7 +27,7 @@ from backendlab.experiments.kafkaretry.blocking import DownstreamDown
 from backendlab.experiments.kafkaretry.common import (all_or_none, bootstrap, producer,
                                                      quiet_logger, run, run_topics)
 from backendlab.kafkaretry import (Backoff, RetryLoop, RetryPolicy, RetryRouter, decode, due_ms,
-                                   exponential_ms, retry_consumer)
+                                   retry_consumer)
 from backendlab.kafkaretry.consumer import until_assigned
 from backendlab.kafkaretry.router import now_ms
 
@@ -80,10 +80,9 @@ def retry_schedule(failures: int = 200, attempts: int = 4, backoff: Backoff = SC
     jitter and with full jitter (its `jitter` flag is ignored); `seed` replays the jitter."""
     rng = random.Random(seed)
     steady, jittered = replace(backoff, jitter=False), replace(backoff, jitter=True)
-    plans = {"no jitter": [steady.schedule(attempts) for _ in range(failures)],
+    ceilings = steady.schedule(attempts)
+    plans = {"no jitter": [ceilings] * failures,
              "full jitter": [jittered.schedule(attempts, rng) for _ in range(failures)]}
-    ceilings = [exponential_ms(n, backoff.base_ms, backoff.cap_ms, backoff.factor)
-                for n in range(1, attempts + 1)]
     return RetrySchedule(failures, bucket_ms, ceilings,
                          {name: [list(d) for d in zip(*plan)] for name, plan in plans.items()})
 
@@ -135,8 +134,8 @@ class SleepingLoop:
         self.consumer, self.topics, self.process, self.poll_ms = consumer, topics, process, poll_ms
         self.commit_errors: list[str] = []
         self.revocations = 0
-        names = [topics.source, *(topics.retry(n) for n in range(1, topics.retries + 1))]
-        consumer.subscribe(names, listener=_CountRevocations(self))
+        consumer.subscribe([topics.source, *topics.retry_names],
+                           listener=_CountRevocations(self))
 
     async def poll_once(self) -> None:
         for records in (await self.consumer.getmany(timeout_ms=self.poll_ms)).values():

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 
 from backendlab.coroutines import run_coroutine
 from backendlab.kafkaretry import list_topics
 from backendlab.kafkaretry import run_topics as _run_topics
+from backendlab.kafkaretry.producer import producer
+from backendlab.kafkaretry.quiet import quiet_logger
 from backendlab.services.kafka import kafka_bootstrap
+
+__all__ = ["PREFIX", "all_or_none", "bootstrap", "producer", "quiet_logger", "run", "run_topics",
+           "topics_left"]
 
 PREFIX = "bl07"
 _used_sources: list[str] = []
@@ -38,19 +42,6 @@ async def run_topics(address: str, retries: int = 2, partitions: int = 1):
         yield topics
 
 
-@contextlib.asynccontextmanager
-async def producer(address: str, **options):
-    """A started AIOKafkaProducer, stopped on exit."""
-    from aiokafka import AIOKafkaProducer
-
-    started = AIOKafkaProducer(bootstrap_servers=address, **options)
-    await started.start()
-    try:
-        yield started
-    finally:
-        await started.stop()
-
-
 async def all_or_none(*coroutines) -> list:
     """Run `coroutines` concurrently; when one fails, cancel the others (so consumers stop with
     nothing still polling them) and raise its error."""
@@ -61,19 +52,6 @@ async def all_or_none(*coroutines) -> list:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-
-
-@contextlib.contextmanager
-def quiet_logger(name: str, level: int = logging.CRITICAL):
-    """Raise logger `name` to `level` while the block runs, then restore its previous level:
-    aiokafka logs the rebalances these experiments cause on purpose as warnings and errors."""
-    log = logging.getLogger(name)
-    previous = log.level
-    log.setLevel(level)
-    try:
-        yield
-    finally:
-        log.setLevel(previous)
 
 
 def topics_left() -> list[str]:

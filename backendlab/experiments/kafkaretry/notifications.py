@@ -291,7 +291,7 @@ async def _scenario(max_attempts: int, base_ms: int, late_after: float, patience
         bar.update()
 
         *retried, dead = await asyncio.gather(  # each read waits out a fetch: read at once
-            *(read_topic(address, topics.retry(n)) for n in range(1, topics.retries + 1)),
+            *(read_topic(address, name) for name in topics.retry_names),
             read_topic(address, topics.dlt))
         stats = await scene.stats()
         bar.update()
