@@ -81,9 +81,9 @@ def suite_redis(request):
     turn, for a whole module: the same assertions run on real Redis, redis-server and fakeredis."""
     from backendlab.services.redis import service
 
+    service.stop()  # before the environment changes, so no stale shared address comes back
     with pytest.MonkeyPatch.context() as patch:
         use_redis_engine(blank_service_env(patch), request.param, service)
-        service.stop()
         try:
             service.address()
             yield request.param
