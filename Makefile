@@ -4,16 +4,16 @@ LAB_PORT ?= 8888
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-TOKEN ?= $(shell $(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(18))')
-ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+# The learner's copies of the notebooks and labs (git-ignored; see backendlab/workspace.py).
+WORKSPACE ?= my-work
 
 # Jupyter, IPython and matplotlib write under $HOME by default; keep their files in the project.
+# Jupyter's runtime folder stays in $HOME, where `jupyter server list` looks for running servers.
 export MPLCONFIGDIR := $(CURDIR)/.cache/matplotlib
 export IPYTHONDIR := $(CURDIR)/.cache/ipython
 export JUPYTER_CONFIG_DIR := $(CURDIR)/.cache/jupyter/config
-export JUPYTER_RUNTIME_DIR := $(CURDIR)/.cache/jupyter/runtime
 
-.PHONY: install lab test services services-down labs doctor bench browser clean
+.PHONY: install lab refresh progress test services services-down labs doctor bench browser clean
 
 install: $(STAMP)
 
@@ -29,17 +29,20 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 lab: install
-	@mkdir -p $(MPLCONFIGDIR) $(IPYTHONDIR) $(JUPYTER_CONFIG_DIR) $(JUPYTER_RUNTIME_DIR)
-	@echo "JupyterLab on http://127.0.0.1:$(LAB_PORT)/lab?token=$(TOKEN)  (port taken? make lab LAB_PORT=8890)"
-	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --port=$(LAB_PORT) --ServerApp.port_retries=0 --no-browser $(ROOT_FLAG) \
-		--IdentityProvider.token=$(TOKEN) --ServerApp.root_dir=$(CURDIR) \
-		--LabApp.default_url=/lab/tree/notebooks/00-start-here.ipynb
+	@mkdir -p $(MPLCONFIGDIR) $(IPYTHONDIR) $(JUPYTER_CONFIG_DIR)
+	@$(PY) -m backendlab lab --port $(LAB_PORT) --workspace $(WORKSPACE)
+
+refresh: install
+	@$(PY) -m backendlab refresh $(NB) --workspace $(WORKSPACE)
+
+progress: install
+	@$(PY) -m backendlab progress
 
 browser:
 	@[ "$(BACKENDLAB_SKIP_BROWSER)" = 1 ] || scripts/install-browser
 
 test: install browser
-	@mkdir -p $(MPLCONFIGDIR) $(IPYTHONDIR) $(JUPYTER_CONFIG_DIR) $(JUPYTER_RUNTIME_DIR)
+	@mkdir -p $(MPLCONFIGDIR) $(IPYTHONDIR) $(JUPYTER_CONFIG_DIR)
 	$(PY) -m pytest tests notebooks solutions --nbval -p no:cacheprovider
 
 services:

@@ -1,5 +1,5 @@
-"""Command line: `python -m backendlab doctor | serve NAME | labs [--check] | bench NAME |
-kafka-replay --dlt TOPIC`."""
+"""Command line: `backendlab lab | refresh NN | doctor | serve NAME | labs [--check] | bench NAME |
+kafka-replay --dlt TOPIC` (`.venv/bin/backendlab`, or `python -m backendlab` in the venv)."""
 
 from __future__ import annotations
 
@@ -50,8 +50,26 @@ def _kafka_replay(argv: list[str]) -> int:
     return main(argv)
 
 
-COMMANDS = {"doctor": _doctor, "serve": _serve, "labs": _labs, "bench": _bench,
-            "kafka-replay": _kafka_replay}
+def _lab(argv: list[str]) -> int:
+    from backendlab.launcher import main_lab
+
+    return main_lab(argv)
+
+
+def _refresh(argv: list[str]) -> int:
+    from backendlab.launcher import main_refresh
+
+    return main_refresh(argv)
+
+
+def _progress(argv: list[str]) -> int:
+    from backendlab.quiz.cli import main
+
+    return main(argv)
+
+
+COMMANDS = {"lab": _lab, "refresh": _refresh, "doctor": _doctor, "serve": _serve, "labs": _labs, "bench": _bench,
+            "kafka-replay": _kafka_replay, "progress": _progress}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -44,9 +44,10 @@ TOPICS = (
 
 
 def project_root(start: Path | None = None) -> Path | None:
-    """The folder holding notebooks/ at or above `start` (default: the working directory)."""
+    """The repository holding notebooks/: at or above `start` (default: the working directory),
+    else the one this package was installed from (a learner's workspace may be anywhere)."""
     here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
+    for folder in (here, *here.parents, Path(__file__).resolve().parents[1]):
         if (folder / "notebooks").is_dir() and (folder / "pyproject.toml").is_file():
             return folder
     return None

@@ -3,7 +3,7 @@
 Stored as JSON in ~/.backendlab/progress.json, or where BACKENDLAB_PROGRESS points (tests point it
 at a temp file). Written atomically (temp file, then rename) so a killed kernel cannot leave half a
 file. Layout: {"version": 1, "banks": {bank: {question_id: {answered, correct, last_correct,
-last_answered}}}}.
+last_answered}}}}. From a shell, `backendlab progress` shows it and `--reset` deletes it.
 """
 
 from __future__ import annotations
@@ -34,10 +34,10 @@ def load() -> dict:
         return {}
     except (OSError, ValueError) as exc:
         raise QuizError(f"cannot read quiz progress from {file} ({exc}); "
-                        f"delete the file to start over") from None
+                        f"delete the file to start over: `backendlab progress --reset`") from None
     if not isinstance(data, dict) or data.get("version") != VERSION:
         raise QuizError(f"{file} is not a backendlab progress file (version {VERSION}); "
-                        f"delete it to start over")
+                        f"delete it to start over: `backendlab progress --reset`")
     return data.get("banks", {})
 
 
@@ -63,6 +63,21 @@ def reset(bank: str | None = None) -> None:
     banks = load() if bank is not None else {}
     banks.pop(bank, None)
     _write(banks)
+
+
+def answer_count(banks: dict) -> int:
+    """How many answers `banks` (as `load` returns them) records, every retry of a question too."""
+    return sum(entry.get("answered", 0) for questions in banks.values()
+               for entry in questions.values())
+
+
+def delete() -> bool:
+    """Delete the progress file (`reset` keeps an empty one); False when there was none."""
+    try:
+        path().unlink()
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _write(banks: dict) -> None:
