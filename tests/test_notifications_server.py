@@ -1,7 +1,8 @@
 """The notification service as a learner starts it, on the test broker: pushes reach every
 connection of a user, emails reach the SMTP server, an offline user is retried and dead-lettered,
-bad events go to the DLT at once with their headers; bad user ids, bad options, a broker that
-does not answer and missing topics get clear answers; SIGTERM stops it cleanly."""
+bad events go to the DLT at once with their headers; bad user ids, bad options and a broker that
+does not answer get clear answers; SIGTERM stops it cleanly. Creating missing topics and starting
+a broker of its own: test_notifications_first_run.py."""
 
 import asyncio
 import contextlib
@@ -235,8 +236,9 @@ def test_a_bad_user_id_is_closed_with_1008_and_the_rule(service, user):
 def test_an_unknown_route_is_json_naming_the_routes(service):
     answer = httpx.get(service.url + "/nope")
     assert answer.status_code == 404
-    assert answer.json()["error"] == ("no route GET /nope; routes: GET /health, GET /stats, "
-                                      "WebSocket /ws/{user}")
+    assert answer.json()["error"] == (
+        "no route GET /nope; routes: GET / (the routes), GET /health (the consumer's state), "
+        "GET /stats (deliveries, retries, dead letters), WebSocket /ws/{user} (a user's pushes)")
 
 
 def serve(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -265,31 +267,11 @@ def test_a_broker_that_does_not_answer_gets_one_clear_message():
     assert len(done.stderr.strip().splitlines()) == 1
 
 
-def test_without_a_broker_to_use_it_says_how_to_name_one(tmp_path):
-    env = {k: v for k, v in os.environ.items() if "KAFKA" not in k and k != "BACKENDLAB_EMBEDDED"}
-    env["BACKENDLAB_CONFIG"] = str(tmp_path / "no-backendlab.env")
-    done = serve("--topic", "events", "--smtp", "127.0.0.1:25", env=env)
-    assert done.returncode == 1
-    assert done.stderr.strip() == (
-        "error: no Kafka broker to consume from. Fix: pass --bootstrap HOST:PORT (a notebook's "
-        "broker: `backendlab.services.kafka.kafka_bootstrap()`), or set KAFKA_BOOTSTRAP_SERVERS "
-        "(`docker compose up -d kafka`).")
-
-
 def test_the_suite_broker_is_used_when_no_bootstrap_is_given(broker, other_topics, sink):
     with start_server("notifications", topic=other_topics.source, smtp=sink.address,
                       max_attempts=MAX_ATTEMPTS) as server:
         assert httpx.get(server.url + "/health").json()["status"] == "ok"
         assert f"consuming {other_topics.source} on {broker}," in server.process.output()
-
-
-def test_missing_topics_are_named_with_the_fix(broker):
-    done = serve("--topic", "bltest-absent", "--smtp", "127.0.0.1:25", "--bootstrap", broker,
-                 "--max-attempts", "2")
-    assert done.returncode == 1
-    assert (f"error: topics missing on {broker}: bltest-absent, bltest-absent.retry.1, "
-            "bltest-absent.dlt. Fix: create them first") in done.stderr
-    assert "Traceback" not in done.stderr
 
 
 @pytest.mark.parametrize("args, message", [

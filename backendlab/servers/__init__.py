@@ -5,8 +5,10 @@ Each server module defines `add_arguments(parser)` (its options, shown by
 options with `options()`). It may also define `prepare(options) -> options` (run once before the
 workers start, e.g. to find a service they share), `UVICORN_OPTIONS` (extra `uvicorn.run`
 arguments) and `SINGLE_WORKER = True` (its state lives in one process's memory, so more than one
-worker is refused). A learner runs one from a shell with `python -m backendlab serve NAME --port N
-[options]`; a notebook with `start_server(NAME, ...)`.
+worker is refused). It may define `ROUTES`, {"METHOD /path": "a short note"}: `serve` prints them
+with the URL at start, `json_http_errors` names them in a 404, and `index` answers them on `GET /`.
+A learner runs one from a shell with `python -m backendlab serve NAME --port N [options]`; a
+notebook with `start_server(NAME, ...)`.
 """
 
 from __future__ import annotations
@@ -61,7 +63,30 @@ def check_workers(name: str, workers: int) -> None:
                          f"process's memory): run it with 1 worker, not {workers}")
 
 
-def json_http_errors(routes: str):
+def describe_routes(routes: dict[str, str]) -> str:
+    """The routes on one line, each with its note: 'GET /api/data (limited), GET /health (...)'."""
+    return ", ".join(f"{route} ({note})" if note else route for route, note in routes.items())
+
+
+def start_line(name: str, port: int) -> str:
+    """What `serve` prints at start: the server's URL, and its routes when it declares them."""
+    url = f"{name}: serving http://127.0.0.1:{port}"
+    routes = getattr(module(name), "ROUTES", None)
+    return f"{url} with routes {describe_routes(routes)}" if routes else url
+
+
+def index(routes: dict[str, str], **facts):
+    """A `GET /` route answering 200 with JSON {"routes": routes, **facts}, so a learner who opens
+    the server's URL learns what to call instead of getting a 404."""
+    from starlette.responses import JSONResponse  # here: notebooks import this module too
+    from starlette.routing import Route
+
+    async def answer(_request):
+        return JSONResponse({"routes": routes, **facts})
+    return Route("/", answer)
+
+
+def json_http_errors(routes: dict[str, str]):
     """A Starlette exception handler answering 404, 405 (and any other HTTPException) as JSON
     that names `routes`, for an API whose every other answer is JSON too."""
     from starlette.responses import JSONResponse  # here: notebooks import this module too
@@ -70,7 +95,7 @@ def json_http_errors(routes: str):
         message = {404: f"no route {request.method} {request.url.path}",
                    405: f"{request.method} is not allowed on {request.url.path}"}.get(
             exc.status_code, str(exc.detail))
-        return JSONResponse({"error": f"{message}; routes: {routes}"},
+        return JSONResponse({"error": f"{message}; routes: {describe_routes(routes)}"},
                             status_code=exc.status_code, headers=exc.headers)
     return http_error
 
@@ -104,8 +129,11 @@ def serve(name: str, argv: list[str]) -> None:
         check_workers(name, workers)
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from None
+    if processes.port_open("127.0.0.1", port):
+        raise SystemExit(f"error: port {port} on 127.0.0.1 is in use: pick another with --port N")
     if hasattr(server, "prepare"):
         args = server.prepare(args)
+    print(start_line(name, port), file=sys.stderr, flush=True)
     os.environ[_OPTIONS_VAR] = json.dumps(args)
     os.environ[_MODULE_VAR] = SERVERS[name]
     uvicorn.run("backendlab.servers:worker_app", factory=True, host="127.0.0.1", port=port,

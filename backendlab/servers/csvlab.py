@@ -19,6 +19,7 @@ from backendlab.checks import describe_error
 from backendlab.servers import options
 
 CSV_TYPES = {"text/csv", "application/csv"}
+ROUTES = {"GET /health": "", "POST /upload": "a text/csv body into your handler"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -40,6 +40,9 @@ from backendlab import processes, servers
 
 MAX_RECORD = 1_000_000
 UPLOAD_MODES = ("buffered", "streamed", "thread", "process")
+ROUTES = {"GET /health": "slow when the loop is blocked", "GET /stats": "uploads in flight",
+          "POST /upload/{mode}": "|".join(UPLOAD_MODES), "POST /jobs": "queue a parse",
+          "GET /jobs/{id}": "a job's status"}
 POOL_NICENESS = 10  # pool processes yield the CPU to the event loop, so /health stays fast
 
 

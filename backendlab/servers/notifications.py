@@ -5,13 +5,16 @@
         [--no-jitter]
 
 It consumes --topic and its retry topics `<topic>.retry.1` .. `<topic>.retry.<max-attempts - 1>`
-and dead-letters to `<topic>.dlt` (create them first; the server says which are missing). Each
-event is JSON `{"id", "type": "email" | "push", "user", ...}`: an email (`to`, `subject`, `body`)
-goes over SMTP to --smtp; a push goes as JSON text to every WebSocket connection of `user`. An
-offline user or an SMTP server that is down or busy (4xx) is retried with exponential backoff, then
-dead-lettered; an unknown type, a bad payload or a 5xx answer goes to the DLT at once.
+and dead-letters to `<topic>.dlt`; at start it creates those that are missing and says which. The
+broker is --bootstrap, else KAFKA_BOOTSTRAP_SERVERS, else the embedded broker of the notebook that
+starts this server; with none of them it starts an embedded broker of its own, prints its address
+(produce your events there) and stops it with the server. Each event is JSON `{"id", "type":
+"email" | "push", "user", ...}`: an email (`to`, `subject`, `body`) goes over SMTP to --smtp; a
+push goes as JSON text to every WebSocket connection of `user`. An offline user or an SMTP server
+that is down or busy (4xx) is retried with exponential backoff, then dead-lettered; an unknown type, a bad payload or a 5xx answer goes to the DLT at once.
 
 Endpoints:
+  GET /            the routes, the topics consumed, the dead-letter topic, the broker
   GET /health      200 while the consumer runs; 503 with the error if it stopped
   GET /stats       handled per type, retried, dead_lettered, connected_users, connections
   WS  /ws/{user}   a user's push channel. A user id that is not 1-64 letters, digits, '_' or '-'
@@ -40,7 +43,8 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from backendlab import servers
-from backendlab.kafkaretry import Backoff, RetryPolicy, RetryTopics, list_topics
+from backendlab.kafkaretry import (Backoff, RetryPolicy, RetryTopics, create_topics,
+                                   list_topics)
 from backendlab.kafkaretry.quiet import quiet_logger
 from backendlab.kafkaretry.topics import check_name
 from backendlab.notifications.events import USER_ID_RULE, valid_user
@@ -49,7 +53,8 @@ from backendlab.notifications.router import NotificationRouter
 from backendlab.notifications.service import NotificationConsumer
 from backendlab.notifications.websocket import CLOSED, WebSocketHandler
 
-ROUTES = "GET /health, GET /stats, WebSocket /ws/{user}"
+ROUTES = {"GET /": "the routes", "GET /health": "the consumer's state",
+          "GET /stats": "deliveries, retries, dead letters", "WebSocket /ws/{user}": "a user's pushes"}
 PUSH_ONLY = "this socket only delivers notifications; messages from clients are ignored"
 # Clients send nothing here: a large frame is refused by uvicorn instead of buffered.
 UVICORN_OPTIONS = {"ws_max_size": 64 * 1024}
@@ -86,12 +91,14 @@ def topic_name(text: str) -> str:
 
 def add_arguments(parser) -> None:
     parser.add_argument("--topic", type=topic_name, required=True,
-                        help="the events topic; its retry and dead-letter topics must exist")
+                        help="the events topic (created at start with its retry and dead-letter "
+                             "topics when missing)")
     parser.add_argument("--smtp", type=host_port, required=True,
                         help="HOST:PORT of the SMTP server emails go to")
     parser.add_argument("--bootstrap", type=host_port, default=None,
-                        help="Kafka bootstrap HOST:PORT (default: KAFKA_BOOTSTRAP_SERVERS, or the "
-                             "embedded broker of the notebook that starts this server)")
+                        help="Kafka bootstrap HOST:PORT (default: KAFKA_BOOTSTRAP_SERVERS, the "
+                             "embedded broker of the notebook that starts this server, else an "
+                             "embedded broker that stops with this server)")
     parser.add_argument("--group", default=None,
                         help="consumer group (default: notifications-<topic>)")
     parser.add_argument("--max-attempts", type=_whole_number(1), default=4,
@@ -108,46 +115,69 @@ def retry_topics(opts: dict) -> RetryTopics:
     return RetryTopics(opts["topic"], opts["max_attempts"] - 1)
 
 
-async def _existing_topics(bootstrap: str) -> set[str]:
+class TopicsNotCreated(Exception):
+    """The broker answers but did not create some of the topics the server needs."""
+
+
+async def _missing(bootstrap: str, names: list[str]) -> list[str]:
+    existing = await list_topics(bootstrap)
+    return [name for name in names if name not in existing]
+
+
+async def _create_missing(bootstrap: str, needed: list[str]) -> list[str]:
+    """Create those of `needed` the broker lacks; the names created. A topic another process
+    created meanwhile is fine: only topics still missing afterwards are an error."""
     with quiet_logger("aiokafka"):  # its own connect errors: ours says it
-        return await asyncio.wait_for(list_topics(bootstrap), 10)
+        missing = await _missing(bootstrap, needed)
+        if missing:
+            try:
+                await create_topics(bootstrap, missing)
+            except Exception as exc:
+                still = await _missing(bootstrap, missing)
+                if still:
+                    raise TopicsNotCreated(f"{', '.join(still)} ({exc})") from None
+        return missing
 
 
 def _suite_broker() -> str:
-    """The broker a notebook shares with its servers, or KAFKA_BOOTSTRAP_SERVERS. Never a new
-    embedded one: it would hold none of the topics and die with this server."""
+    """The broker to consume from when --bootstrap is not given: KAFKA_BOOTSTRAP_SERVERS, the one
+    a notebook shares with its servers, else a new embedded one, whose address is printed: the
+    learner produces to it, and it stops with this server."""
     from backendlab.services import ServiceUnavailable
     from backendlab.services.kafka import existing_broker, service
 
-    if existing_broker() is None:
-        raise SystemExit("error: no Kafka broker to consume from. Fix: pass --bootstrap HOST:PORT "
-                         "(a notebook's broker: `backendlab.services.kafka.kafka_bootstrap()`), "
-                         "or set KAFKA_BOOTSTRAP_SERVERS (`docker compose up -d kafka`).")
+    starts_one = existing_broker() is None
     try:
-        return service.address()
+        with quiet_logger("aiokafka"):  # its connect errors: the service's message says it
+            address = service.address()
     except ServiceUnavailable as exc:
         raise SystemExit(f"error: {exc}") from None
+    if starts_one:
+        print(f"notifications: no Kafka broker configured, so this server started an embedded "
+              f"one at {address} (it stops with the server): produce your events to "
+              f"bootstrap_servers={address!r}", file=sys.stderr)
+    return address
 
 
 def prepare(opts: dict) -> dict:
-    """Before serving: find the broker and check the topics, each failure one line with the fix."""
+    """Before serving: find the broker and create the topics it lacks, each failure one line with
+    the fix."""
     if not opts.get("bootstrap"):
         opts["bootstrap"] = _suite_broker()
-    bootstrap = opts["bootstrap"]
+    bootstrap, needed = opts["bootstrap"], retry_topics(opts).all()
     try:
-        existing = asyncio.run(_existing_topics(bootstrap))
+        created = asyncio.run(asyncio.wait_for(_create_missing(bootstrap, needed), 20))
+    except TopicsNotCreated as exc:
+        raise SystemExit(f"error: Kafka at {bootstrap} did not create the topics {exc}. Fix: "
+                         "create them with your broker's tools, or pass another --topic.") from None
     except Exception as exc:
         raise SystemExit(
             f"error: Kafka at {bootstrap} does not answer ({type(exc).__name__}: {exc}). Fix: "
             "start the broker (`docker compose up -d kafka`), or pass --bootstrap with the "
             "address of a running one.") from None
-    needed = retry_topics(opts).all()
-    missing = [name for name in needed if name not in existing]
-    if missing:
-        raise SystemExit(
-            f"error: topics missing on {bootstrap}: {', '.join(missing)}. Fix: create them first, "
-            f"e.g. `await backendlab.kafkaretry.create_topics({bootstrap!r}, {needed!r})`, or "
-            f"lower --max-attempts.")
+    if created:
+        print(f"notifications: created topics {', '.join(created)} on {bootstrap}",
+              file=sys.stderr)
     print(f"notifications: consuming {opts['topic']} on {bootstrap}, email to {opts['smtp']}",
           file=sys.stderr)
     return opts
@@ -212,8 +242,12 @@ class NotificationApp:
 
 
 def create_app() -> Starlette:
-    app = NotificationApp(servers.options())
-    return Starlette(routes=[Route("/health", app.health), Route("/stats", app.stats),
+    opts = servers.options()
+    app = NotificationApp(opts)
+    topics = retry_topics(opts)
+    index = servers.index(ROUTES, consumes=[topics.source, *topics.retry_names],
+                          dead_letters=topics.dlt, bootstrap=opts["bootstrap"], smtp=opts["smtp"])
+    return Starlette(routes=[index, Route("/health", app.health), Route("/stats", app.stats),
                              WebSocketRoute("/ws/{user:path}", app.socket)],
                      lifespan=app.lifespan,
                      exception_handlers={HTTPException: servers.json_http_errors(ROUTES)})

@@ -24,6 +24,7 @@ from backendlab import servers
 HOP_HEADERS = {"connection", "content-length", "transfer-encoding", "keep-alive", "host",
                "content-encoding"}
 UVICORN_OPTIONS = {"proxy_headers": False}
+ROUTES = {"* /{path}": "forwarded to the next --upstream"}
 
 
 def upstreams(text: str) -> list[str]:

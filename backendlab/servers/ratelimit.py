@@ -4,6 +4,7 @@
         --points 10 --duration 60 --block 60 --key ip --workers 3
 
 Endpoints:
+  GET /            the routes, which one is limited, and the rule
   GET /health      answers at once, never limited
   GET /api/data    limited: 200 with RateLimit-Limit/-Remaining/-Reset headers, or 429 with the
                    same plus Retry-After and a JSON message; 503 when the store is down and the
@@ -43,7 +44,9 @@ from backendlab.ratelimit.policy import FailurePolicy, StoreUnavailable
 # This server decides itself whom to trust (--forwarded): uvicorn must not rewrite the peer from
 # X-Forwarded-For, as it does by default for connections from 127.0.0.1.
 UVICORN_OPTIONS = {"proxy_headers": False}
-ROUTES = "GET /api/data (limited), GET /health, GET /stats"
+LIMITED = "GET /api/data"
+ROUTES = {"GET /": "the routes", LIMITED: "limited", "GET /health": "never limited",
+          "GET /stats": "admitted and refused counts"}
 
 
 def _number(kind, minimum: float, inclusive: bool):
@@ -135,13 +138,22 @@ class RateLimitedApi:
                              opts.get("block", 0))
         self.prefix = opts.get("prefix", "backendlab:ratelimit")
         self.policy = opts.get("on_redis_error", "insurance")
+        self.store = opts.get("store", "memory")
         self.client = None
-        if opts.get("store", "memory") == "redis":
+        if self.store == "redis":
             from backendlab.services import redis_url
 
             self.client = redis_connection(opts.get("redis_url") or redis_url())
         self.limiters: dict[int, object] = {}
         self.admitted = self.refused = 0
+
+    def describe_rule(self) -> dict:
+        """The rule as `GET /` shows it: how many requests per how long, counted per whom, where."""
+        algorithm, duration, block = self.rule_options
+        points = ({"plans": self.plans} if self.key_kind == "api-key"
+                  else {"points": self.points})
+        return {**points, "duration_s": duration, "block_s": block, "algorithm": algorithm,
+                "key": self.key_kind, "store": self.store}
 
     def limiter(self, points: int):
         """The limiter for a plan of `points` (created on first use)."""
@@ -202,6 +214,7 @@ class RateLimitedApi:
 def create_app() -> Starlette:
     """The API, configured from the options the server was started with."""
     api = RateLimitedApi(servers.options())
-    return Starlette(routes=[Route("/health", api.health), Route("/stats", api.stats),
+    return Starlette(routes=[servers.index(ROUTES, limited=LIMITED, rule=api.describe_rule()),
+                             Route("/health", api.health), Route("/stats", api.stats),
                              Route("/api/data", api.data)],
                      exception_handlers={HTTPException: servers.json_http_errors(ROUTES)})

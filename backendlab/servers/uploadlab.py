@@ -22,6 +22,9 @@ from backendlab.servers.csvlab import load_handler
 from backendlab.uploads.errors import Rejected
 from backendlab.uploads.limits import Limits, timed_receive
 
+ROUTES = {"GET /health": "", "GET /stats": "bytes your handler read",
+          "POST /upload": "a multipart body into your handler"}
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("--handler", required=True,

@@ -59,6 +59,10 @@ from backendlab.uploads.sinks import FileSink, MemorySink, S3Sink
 
 MODES = ("stream", "memory", "spooled")
 USER = re.compile(r"[A-Za-z0-9_-]{1,32}")
+ROUTES = {"GET /health": "", "GET /stats": "", "POST /upload": "multipart, X-User",
+          "GET /local/{id}/link": "a signed link", "GET /local/{id}": "the file",
+          "POST /presign": "a presigned S3 POST", "POST /complete": "check and record",
+          "GET /files/{id}/download": "a presigned GET", "POST /proxy": "through to S3"}
 
 
 def add_arguments(parser) -> None:
