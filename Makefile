@@ -33,6 +33,7 @@ lab: install
 	@$(PY) -m backendlab lab --port $(LAB_PORT) --workspace $(WORKSPACE)
 
 refresh: install
+	@[ -n "$(NB)" ] || { echo "usage: make refresh NB=01 (a topic number; NB=labs/01 for the lab alone)"; exit 2; }
 	@$(PY) -m backendlab refresh $(NB) --workspace $(WORKSPACE)
 
 progress: install

@@ -1,9 +1,8 @@
-"""Command line: `backendlab lab | refresh NN | doctor | serve NAME | labs [--check] | bench NAME |
-kafka-replay --dlt TOPIC` (`.venv/bin/backendlab`, or `python -m backendlab` in the venv)."""
+"""The suite's command line, `.venv/bin/backendlab COMMAND` (or `backendlab` in the activated venv,
+or `python -m backendlab`): with no command it lists the commands, one line each."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 
@@ -22,7 +21,7 @@ def _serve(argv: list[str]) -> int:
     from backendlab import servers
 
     if not argv or argv[0].startswith("-"):
-        print("usage: python -m backendlab serve NAME --port N [options]\nservers: "
+        print("usage: backendlab serve NAME --port N [options]\nservers: "
               + ", ".join(sorted(servers.SERVERS)))
         return 2
     if argv[0] not in servers.SERVERS:
@@ -68,21 +67,37 @@ def _progress(argv: list[str]) -> int:
     return main(argv)
 
 
-COMMANDS = {"lab": _lab, "refresh": _refresh, "doctor": _doctor, "serve": _serve, "labs": _labs, "bench": _bench,
-            "kafka-replay": _kafka_replay, "progress": _progress}
+COMMANDS = {
+    "lab": (_lab, "JupyterLab on your copies in my-work/, opening notebook 00 (make lab)"),
+    "refresh": (_refresh, "a fresh copy of one notebook and its lab in my-work/ (make refresh NB=01)"),
+    "progress": (_progress, "where quiz progress is kept, your answers per quiz; --reset"),
+    "doctor": (_doctor, "each service: real or embedded, address, version, reachable"),
+    "serve": (_serve, "run an experiment server from a shell: serve NAME --port N [options]"),
+    "labs": (_labs, "regenerate labs/ from solutions/; --check compares instead"),
+    "bench": (_bench, "bench ratelimit: the suite's Redis limiter against the limits library"),
+    "kafka-replay": (_kafka_replay, "move dead letters back to their topic, paced"),
+}
+
+
+def usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = [f"  {name:<{width}}  {summary}" for name, (_, summary) in COMMANDS.items()]
+    return "usage: backendlab COMMAND [options]   (COMMAND --help for its options)\n\ncommands:\n" \
+        + "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="python -m backendlab", description=__doc__)
-    parser.add_argument("command", choices=sorted(COMMANDS))
     if argv[:1] in (["-h"], ["--help"]):
-        parser.print_help()
+        print(usage())
         return 0
     if not argv or argv[0] not in COMMANDS:
-        parser.print_help()
+        if argv:
+            print(f"unknown command {argv[0]!r}")
+        print(usage())
         return 2
-    return COMMANDS[argv[0]](argv[1:])
+    command, _ = COMMANDS[argv[0]]
+    return command(argv[1:])
 
 
 if __name__ == "__main__":

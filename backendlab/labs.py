@@ -21,7 +21,7 @@ BEGIN = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION(?: \(stub: (?P<stub>.
 END = re.compile(r"^[ \t]*### END SOLUTION[ \t]*$")
 DEFAULT_STUB = 'raise NotImplementedError("write this part: see the instructions above")'
 PATTERN = "[0-9][0-9]-*.ipynb"
-FIX = "python -m backendlab labs"
+FIX = ".venv/bin/backendlab labs"
 
 
 class LabError(ValueError):
@@ -121,7 +121,7 @@ def drift(root: Path | None = None) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m backendlab labs [--check] [--root DIR]`."""
-    parser = argparse.ArgumentParser(prog="python -m backendlab labs",
+    parser = argparse.ArgumentParser(prog="backendlab labs",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true",
                         help="write nothing; exit 1 if a lab differs from what its solution makes")

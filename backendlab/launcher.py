@@ -14,7 +14,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from backendlab import catalog
+from backendlab import catalog, processes
 from backendlab.workspace import DEFAULT_NAME, Workspace, WorkspaceError
 
 START = "notebooks/00-start-here.ipynb"
@@ -42,15 +41,12 @@ def start_url(port: int, token: str) -> str:
     return f"http://127.0.0.1:{port}/lab/tree/{START}?token={token}"
 
 
-def port_taken(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
 def jupyter_env(repo: Path) -> dict[str, str]:
     """The environment for JupyterLab: Jupyter's config, IPython and matplotlib in `.cache/`
-    (unless already set, as `make` and the tests do), with the news pop-up turned off."""
+    (unless already set, as `make` and the tests do), with the news pop-up turned off, and the
+    venv's commands first on PATH, so `backendlab ...` works in a JupyterLab terminal."""
     env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     cache = repo / ".cache"
     env.setdefault("JUPYTER_CONFIG_DIR", str(cache / "jupyter" / "config"))
     env.setdefault("IPYTHONDIR", str(cache / "ipython"))
@@ -92,7 +88,7 @@ def wait_until_ready(process: subprocess.Popen, port: int, token: str, timeout: 
 def run_lab(port: int, folder: Path, timeout: float = 120.0) -> int:
     """Create the workspace if needed, start JupyterLab on it and wait until it stops."""
     repo = repo_root()
-    if port_taken(port):
+    if processes.port_open("127.0.0.1", port):
         raise SystemExit(f"error: port {port} on 127.0.0.1 is taken (another JupyterLab?): "
                          f"run `make lab LAB_PORT={port + 2}`")
     made = Workspace(repo, folder).create()

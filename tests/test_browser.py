@@ -51,29 +51,41 @@ def test_quiz_answers_in_jupyterlab(tmp_path):
         screenshot = tmp_path / "quiz.png"
         try:
             lab.open_and_run(page, "quiz.ipynb")
-            check = page.locator(".backendlab-quiz-check")
-            feedback = page.locator(".backendlab-quiz-feedback")
+            quizzes = page.locator(".backendlab-quiz")
+            quiz, with_code = quizzes.nth(0), quizzes.nth(1)
+            check = quiz.locator(".backendlab-quiz-check")
+            feedback = quiz.locator(".backendlab-quiz-feedback")
             try:
                 expect(check).to_be_visible(timeout=TIMEOUT_MS)
             except AssertionError:
                 outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
                 pytest.fail(f"the quiz widget did not render; cell outputs: {outputs}")
 
-            page.get_by_role("radio", name=wrong.text, exact=True).check()
+            expect(with_code.locator(".widget-checkbox code").first).to_be_visible()
+            assert "`" not in with_code.inner_text(), "choices show code, not backticks"
+
+            wrong_box = quiz.get_by_role("checkbox", name=words(wrong.text), exact=True)
+            right_box = quiz.get_by_role("checkbox", name=words(right.text), exact=True)
+            wrong_box.check()
             check.click()
-            expect(feedback).to_contain_text("❌ Not quite.")
+            expect(feedback.locator(".backendlab-quiz-badge.wrong").first).to_have_text(
+                "Not quite.")
             shown = words(feedback.inner_text())
             assert words(wrong.explanation) in shown
             assert words(right.explanation) in shown, "the missed right answer is explained"
-            assert "✅" not in shown
+            expect(feedback.locator(".backendlab-quiz-badge.missed")).to_have_count(1)
 
-            page.get_by_role("radio", name=right.text, exact=True).check()
+            right_box.check()
+            expect(wrong_box).not_to_be_checked()  # one choice only, as with radio buttons
             check.click()
-            expect(feedback).to_contain_text("✅ Correct.")
+            expect(feedback.locator(".backendlab-quiz-badge.right").first).to_have_text(
+                "Correct.")
             shown = words(feedback.inner_text())
             assert words(right.explanation) in shown
             assert words(question.strong_answer) in shown
-            assert "❌" not in shown and words(wrong.explanation) not in shown
+            assert words(wrong.explanation) not in shown
+            expect(feedback.locator(".backendlab-quiz-badge.wrong")).to_have_count(0)
+            assert not any(ord(ch) > 0x2FFF for ch in feedback.inner_text()), "no emoji"
         except BaseException as exc:
             exc.add_note(f"screenshot of the page: {screenshot}")
             raise

@@ -194,7 +194,7 @@ def test_cli_missing_dlt_exits_2_with_one_line(run):
 def test_cli_bad_rate_exits_2_without_a_broker():
     done = cli("--dlt", "x.dlt", "--rate", "0", "--bootstrap", "127.0.0.1:1")
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert done.stderr.strip() == ("python -m backendlab kafka-replay: error: rate must be more "
+    assert done.stderr.strip() == ("backendlab kafka-replay: error: rate must be more "
                                    "than 0 records per second, got 0.0; try 10 (the default)")
 
 

@@ -109,7 +109,7 @@ def test_check_reports_missing_then_passes_after_generating(tmp_path, capsys):
     make_solution(tmp_path)
     assert labs.main(["--check", "--root", str(tmp_path)]) == 1
     out = capsys.readouterr().out
-    assert "labs/01-demo.ipynb is missing" in out and "python -m backendlab labs" in out
+    assert "labs/01-demo.ipynb is missing" in out and ".venv/bin/backendlab labs" in out
     assert labs.main(["--root", str(tmp_path)]) == 0
     assert labs.main(["--check", "--root", str(tmp_path)]) == 0
 

@@ -260,16 +260,39 @@ def test_checking_a_single_choice_shows_feedback_and_records_it(progress_file):
     question = widget.question
     wrong = next(i for i, c in enumerate(question.choices) if not c.correct)
     assert widget.submit() is None and "Pick an answer" in widget.feedback.value
-    widget.inputs[0].value = wrong
+    widget.inputs[wrong].value = True
     widget.check.click()
-    assert "❌ Not quite." in widget.feedback.value
-    assert "Missed" in widget.feedback.value
-    widget.inputs[0].value = question.correct_indices[0]
+    assert '<span class="backendlab-quiz-badge wrong">Not quite.</span>' in widget.feedback.value
+    assert '<span class="backendlab-quiz-badge missed">missed</span>' in widget.feedback.value
+    widget.inputs[question.correct_indices[0]].value = True
+    assert widget.selected() == [question.correct_indices[0]], "ticking one unticks the other"
     assert widget.submit().correct
-    assert "✅ Correct." in widget.feedback.value and "❌" not in widget.feedback.value
+    assert '<span class="backendlab-quiz-badge right">Correct.</span>' in widget.feedback.value
+    assert "badge wrong" not in widget.feedback.value
     assert "<code>REDIS_URL</code>" in widget.feedback.value
     entry = progress.question(BANK, SINGLE)
     assert (entry["answered"], entry["correct"], entry["last_correct"]) == (2, 1, True)
+
+
+def test_a_single_choice_keeps_one_box_ticked_and_can_be_cleared():
+    widget = show_quiz(BANK, ids=[SINGLE]).questions[0]
+    assert "backendlab-quiz-single" in widget._dom_classes
+    for box in widget.inputs:
+        box.value = True
+    assert widget.selected() == [len(widget.inputs) - 1]
+    widget.inputs[-1].value = False
+    assert widget.selected() == []
+
+
+def test_choice_labels_render_code_and_feedback_uses_no_emoji(progress_file):
+    widget = show_quiz("01-event-loop", ids=["detect-blocking"]).questions[0]
+    assert any("`" in choice.text for choice in widget.question.choices)
+    labels = [box.description for box in widget.inputs]
+    assert all(box.description_allow_html for box in widget.inputs)
+    assert any("<code>" in label for label in labels) and not any("`" in l for l in labels)
+    widget.inputs[0].value = True
+    widget.submit()
+    assert not any(ord(ch) > 0x2FFF for ch in widget.feedback.value), widget.feedback.value
 
 
 def test_multiple_choice_uses_checkboxes():

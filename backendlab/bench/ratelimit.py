@@ -125,7 +125,7 @@ def report(results: dict) -> tuple[str, bool]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m backendlab bench ratelimit",
+    parser = argparse.ArgumentParser(prog="backendlab bench ratelimit",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--decisions", type=int, default=3000, help="per limiter")
     parser.add_argument("--points", type=int, default=100, help="limit per minute per key")

@@ -268,7 +268,7 @@ def main(argv: list[str]) -> int:
     from aiokafka.errors import KafkaError
 
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # its errors come back as one line
-    prog = "python -m backendlab kafka-replay"
+    prog = "backendlab kafka-replay"
     parser = argparse.ArgumentParser(
         prog=prog, description=__doc__.split("\n")[0],
         epilog="Run one replay at a time per group: two at once both move every record.")

@@ -1,7 +1,9 @@
 """The quiz as ipywidgets: per question, the prompt, its choices, a Check button and the feedback.
 
-Checking grades with the same code as the plain-Python API and records progress. Long choices wrap
-instead of being cut off with an ellipsis (ipywidgets' default for labels). The CSS classes
+Checking grades with the same code as the plain-Python API and records progress. Every choice is a
+Checkbox whose label is HTML, so `code` in a choice shows as code; a single-choice question's boxes
+are round and exclusive, as radio buttons are. Long choices wrap instead of being cut off. Verdicts
+are styled words, not emoji (a browser without an emoji font shows those as boxes). The CSS classes
 `backendlab-quiz`, `backendlab-quiz-check` and `backendlab-quiz-feedback` are what the browser test
 finds. Without a kernel (a notebook viewed on GitHub) only text/plain shows, so it is the questions
 and choices as readable text.
@@ -25,14 +27,27 @@ _WIDE = widgets.Layout(width="auto")
 _STYLE = """<style>
 .backendlab-quiz .widget-html-content { line-height: 1.5; }
 .backendlab-quiz .widget-checkbox { height: auto; }
-.backendlab-quiz .widget-checkbox .widget-label-basic, .backendlab-quiz .widget-radio-box label {
+.backendlab-quiz .widget-checkbox .widget-label-basic {
   height: auto; line-height: 1.4; padding: 3px 0; white-space: normal; overflow: visible;
-}
-.backendlab-quiz .widget-checkbox .widget-label-basic, .backendlab-quiz .widget-radio-box label {
   display: flex; align-items: flex-start;
 }
-.backendlab-quiz .widget-radio-box input { order: -1; flex-shrink: 0; float: none; height: 1.4em; }
+.backendlab-quiz .widget-checkbox input { flex-shrink: 0; height: 1.4em; }
+.backendlab-quiz-single .widget-checkbox input {
+  appearance: none; width: 1em; height: 1em; margin: 0.2em 0.5em 0 0.15em; border-radius: 50%;
+  border: 1px solid var(--jp-border-color1, #888); background: var(--jp-layout-color0, #fff);
+}
+.backendlab-quiz-single .widget-checkbox input:checked {
+  border-color: var(--jp-brand-color1, #1976d2);
+  background: radial-gradient(var(--jp-brand-color1, #1976d2) 45%, transparent 50%);
+}
 .backendlab-quiz-question { margin-bottom: 1em; }
+.backendlab-quiz-badge {
+  display: inline-block; padding: 0 0.45em; margin-right: 0.35em; border-radius: 0.3em;
+  font-size: 0.85em; font-weight: bold; color: #fff;
+}
+.backendlab-quiz-badge.right { background: #2e7d32; }
+.backendlab-quiz-badge.wrong { background: #c62828; }
+.backendlab-quiz-badge.missed { background: #ef6c00; }
 </style>"""
 
 
@@ -46,19 +61,19 @@ def show_quiz(bank_name: str, tag: str | None = None, ids: list[str] | None = No
 
 
 class QuestionWidget(widgets.VBox):
-    """One question: radio buttons (single) or checkboxes (multiple), Check, and feedback."""
+    """One question: its choices as round exclusive boxes (single) or checkboxes (multiple), Check,
+    and feedback."""
 
     def __init__(self, bank: Bank, question: Question, number: int) -> None:
         self.bank, self.question, self.number = bank, question, number
         hint = " <i>(pick all that apply)</i>" if question.kind == "multiple" else ""
         prompt = widgets.HTML(f"<b>{number}.</b> {_inline(question.prompt)}{hint}")
+        self.inputs = [widgets.Checkbox(value=False, description=_inline(c.text),
+                                        description_allow_html=True, indent=False, layout=_WIDE)
+                       for c in question.choices]
         if question.kind == "single":
-            self.inputs = [widgets.RadioButtons(
-                options=[(c.text, i) for i, c in enumerate(question.choices)], value=None,
-                layout=_WIDE)]
-        else:
-            self.inputs = [widgets.Checkbox(value=False, description=c.text, indent=False,
-                                            layout=_WIDE) for c in question.choices]
+            for box in self.inputs:
+                box.observe(self._keep_one, names="value")
         self.check = widgets.Button(description="Check", button_style="primary")
         self.check.add_class("backendlab-quiz-check")
         self.feedback = widgets.HTML()
@@ -66,12 +81,18 @@ class QuestionWidget(widgets.VBox):
         self.check.on_click(lambda _: self.submit())
         super().__init__([prompt, *self.inputs, self.check, self.feedback])
         self.add_class("backendlab-quiz-question")
+        if question.kind == "single":
+            self.add_class("backendlab-quiz-single")
+
+    def _keep_one(self, change) -> None:
+        """A single-choice question: ticking one choice unticks the others, as radio buttons do."""
+        if change["new"]:
+            for box in self.inputs:
+                if box is not change["owner"]:
+                    box.value = False
 
     def selected(self) -> list[int]:
         """The indices of the choices ticked right now."""
-        if self.question.kind == "single":
-            value = self.inputs[0].value
-            return [] if value is None else [value]
         return [i for i, box in enumerate(self.inputs) if box.value]
 
     def submit(self) -> Grade | None:
@@ -134,14 +155,23 @@ class QuizWidget(widgets.VBox):
 
 
 def _feedback_html(result: Grade) -> str:
-    """The verdict, each chosen choice with ✅/❌ and why, missed right ones, the strong answer."""
-    verdict = "✅ Correct." if result.correct else "❌ Not quite."
+    """The verdict, each chosen choice marked right or wrong with why, missed right ones, the
+    strong answer."""
+    verdict = _badge("right", "Correct.") if result.correct else _badge("wrong", "Not quite.")
     items = []
     for n, item in enumerate(result.feedback):
-        mark = "💡 Missed:" if n >= len(result.chosen) else ("✅" if item.correct else "❌")
+        if n >= len(result.chosen):
+            mark = _badge("missed", "missed")
+        else:
+            mark = _badge("right", "right") if item.correct else _badge("wrong", "wrong")
         items.append(f"<li>{mark} <b>{_inline(item.text)}</b> — {_inline(item.explanation)}</li>")
-    return (f"<p><b>{verdict}</b></p><ul>{''.join(items)}</ul>"
+    return (f"<p>{verdict}</p><ul>{''.join(items)}</ul>"
             f"<p><b>Strong answer:</b> {_inline(result.strong_answer)}</p>")
+
+
+def _badge(kind: str, text: str) -> str:
+    """A coloured word ('right', 'wrong', 'missed') that reads in any font."""
+    return f'<span class="backendlab-quiz-badge {kind}">{text}</span>'
 
 
 def _inline(text: str) -> str:

@@ -109,7 +109,7 @@ async def client_gone(_request, _exc):
 
 
 def parser_for(name: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"python -m backendlab serve {name}",
+    parser = argparse.ArgumentParser(prog=f"backendlab serve {name}",
                                      description=(module(name).__doc__ or "").strip())
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=1,
