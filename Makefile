@@ -44,7 +44,7 @@ browser:
 
 test: install browser
 	@mkdir -p $(MPLCONFIGDIR) $(IPYTHONDIR) $(JUPYTER_CONFIG_DIR)
-	$(PY) -m pytest tests notebooks solutions --nbval -p no:cacheprovider
+	$(PY) -m pytest tests notebooks solutions --nbval -p no:cacheprovider $(if $(TOPIC),--topic $(TOPIC))
 
 services:
 	docker compose up -d --wait

@@ -38,13 +38,18 @@ def _labs(argv: list[str]) -> int:
 
 
 def _bench(argv: list[str]) -> int:
-    from backendlab import bench
+    """`bench NAME`: the benchmark in topic NAME's package (`bench.py`)."""
+    from backendlab import catalog
 
-    return bench.main(argv)
+    benches = {t.slug: t for t in catalog.built() if t.has("bench")}
+    if not argv or argv[0] not in benches:
+        print("usage: backendlab bench NAME [options]\nbenchmarks: " + ", ".join(sorted(benches)))
+        return 2
+    return benches[argv[0]].module("bench").main(argv[1:])
 
 
 def _kafka_replay(argv: list[str]) -> int:
-    from backendlab.kafkaretry.replay import main
+    from backendlab.topics.kafkaretry.replay import main
 
     return main(argv)
 

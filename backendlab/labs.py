@@ -4,7 +4,7 @@
 `### BEGIN SOLUTION` and `### END SOLUTION` (nbgrader's markers) become one stub line at the
 marker's indentation in `labs/NN-topic.ipynb`: `raise NotImplementedError(...)`, or the code the
 BEGIN line names, as in `### BEGIN SOLUTION (stub: return {})`. The lab keeps no outputs or
-execution counts, so a learner starts clean. `python -m backendlab labs` writes every lab;
+execution counts, so a learner starts clean. `backendlab labs` writes every lab;
 `--check` fails when a committed lab differs from what the generator makes.
 """
 
@@ -120,7 +120,7 @@ def drift(root: Path | None = None) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m backendlab labs [--check] [--root DIR]`."""
+    """`backendlab labs [--check] [--root DIR]`."""
     parser = argparse.ArgumentParser(prog="backendlab labs",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true",

@@ -147,3 +147,35 @@ def forget_stopped_shared_addresses() -> None:
         shared = os.environ.get(service.shared_var)
         if shared and service._address != shared:
             del os.environ[service.shared_var]
+
+
+def pytest_addoption(parser):
+    parser.addoption("--topic", default=None, metavar="NN",
+                     help="run one topic's tests only (its number or slug): tests/<slug>/, its "
+                          "notebook, its solution and the tests parametrized by its notebook")
+
+
+def pytest_collection_modifyitems(config, items):
+    """With --topic, keep the items of that topic (see `topic_owns`) and deselect the others."""
+    key = config.getoption("--topic")
+    if not key:
+        return
+    from backendlab import catalog
+
+    try:
+        topic = catalog.topic(key)
+    except KeyError as exc:
+        raise pytest.UsageError(str(exc.args[0])) from None
+    kept = [item for item in items if topic_owns(topic, item.nodeid)]
+    if not kept:
+        raise pytest.UsageError(f"topic {topic.number} ({topic.slug}) has no tests yet")
+    config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+    items[:] = kept
+
+
+def topic_owns(topic, nodeid: str) -> bool:
+    """Whether a test belongs to `topic`: under tests/<slug>/, in its notebook or solution, or
+    parametrized by its notebook or its slug (the lab proofs, its question bank)."""
+    return (nodeid.startswith((f"tests/{topic.slug}/", f"notebooks/{topic.stem}.ipynb",
+                               f"solutions/{topic.stem}.ipynb"))
+            or f"[{topic.stem}]" in nodeid or f"[{topic.slug}]" in nodeid)

@@ -20,7 +20,7 @@ from backendlab.quiz import load_bank
 from browser.lab import CHROMIUM, chromium, jupyter_lab, live_children
 
 FIXTURE = Path(__file__).parent / "browser" / "quiz.ipynb"
-BANK, QUESTION = "00-start-here", "real-or-embedded"
+BANK, QUESTION = "start", "real-or-embedded"
 TIMEOUT_MS = 60_000
 
 
@@ -68,23 +68,23 @@ def test_quiz_answers_in_jupyterlab(tmp_path):
             right_box = quiz.get_by_role("checkbox", name=words(right.text), exact=True)
             wrong_box.check()
             check.click()
-            expect(feedback.locator(".backendlab-quiz-badge.wrong").first).to_have_text(
+            expect(feedback.locator(".backendlab-badge.wrong").first).to_have_text(
                 "Not quite.")
             shown = words(feedback.inner_text())
             assert words(wrong.explanation) in shown
             assert words(right.explanation) in shown, "the missed right answer is explained"
-            expect(feedback.locator(".backendlab-quiz-badge.missed")).to_have_count(1)
+            expect(feedback.locator(".backendlab-badge.missed")).to_have_count(1)
 
             right_box.check()
             expect(wrong_box).not_to_be_checked()  # one choice only, as with radio buttons
             check.click()
-            expect(feedback.locator(".backendlab-quiz-badge.right").first).to_have_text(
+            expect(feedback.locator(".backendlab-badge.right").first).to_have_text(
                 "Correct.")
             shown = words(feedback.inner_text())
             assert words(right.explanation) in shown
             assert words(question.strong_answer) in shown
             assert words(wrong.explanation) not in shown
-            expect(feedback.locator(".backendlab-quiz-badge.wrong")).to_have_count(0)
+            expect(feedback.locator(".backendlab-badge.wrong")).to_have_count(0)
             assert not any(ord(ch) > 0x2FFF for ch in feedback.inner_text()), "no emoji"
         except BaseException as exc:
             exc.add_note(f"screenshot of the page: {screenshot}")

@@ -1,4 +1,4 @@
-"""`python -m backendlab doctor` tells the truth with real services on and with them forced off."""
+"""`backendlab doctor` tells the truth with real services on and with them forced off."""
 
 import os
 import subprocess

@@ -35,4 +35,7 @@ def test_binder_installs_the_package_after_the_repository_is_copied():
 
 def test_question_banks_are_declared_package_data():
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert "questions/*.yaml" in config["tool"]["setuptools"]["package-data"]["backendlab"]
+    declared = config["tool"]["setuptools"]["package-data"]["backendlab"]
+    assert declared == ["topics/*/questions.yaml"]
+    banks = sorted((ROOT / "backendlab").glob(declared[0]))
+    assert len(banks) >= 6, "every built topic's bank matches the pattern"

@@ -14,7 +14,7 @@ from backendlab.__main__ import main
 from backendlab.quiz import progress
 from backendlab.quiz.bank import list_banks, load_bank
 
-BANK = "06-rate-limiting"
+BANK = "ratelimit"
 
 
 @pytest.fixture

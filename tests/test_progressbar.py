@@ -5,7 +5,7 @@ import re
 
 import IPython.display
 
-from backendlab.experiments import progressbar
+from backendlab import progressbar
 
 
 class FakeHandle:

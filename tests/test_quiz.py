@@ -11,10 +11,12 @@ import pytest
 import yaml
 from nbclient import NotebookClient
 
+from backendlab import catalog
 from backendlab.quiz import (QuestionWidget, QuizError, QuizWidget, grade, grade_question,
                              list_banks, load_bank, progress, show_quiz)
+from backendlab.quiz.bank import parse_bank
 
-BANK = "00-start-here"
+BANK = "start"
 SINGLE = "real-or-embedded"
 MULTIPLE = "nbval-guards"
 
@@ -67,13 +69,14 @@ def write_bank(tmp_path, data, name="99-test.yaml"):
 
 def test_the_package_ships_banks():
     assert BANK in list_banks()
-    assert list_banks() == sorted(list_banks())
+    assert [load_bank(name).topic for name in list_banks()] == sorted(
+        load_bank(name).topic for name in list_banks()), "in topic order"
 
 
 @pytest.mark.parametrize("name", list_banks())
 def test_bank_is_valid_and_its_answers_grade_as_marked(name):
     bank = load_bank(name)
-    assert bank.name == name and name.startswith(f"{bank.topic}-")
+    assert bank.name == name and bank.topic == catalog.topic(name).number
     for question in bank.questions:
         assert grade(name, question.id, list(question.correct_indices)).correct
         for index, choice in enumerate(question.choices):
@@ -190,7 +193,7 @@ def broken(change):
     (lambda d: d["questions"][0]["choices"][1].update(text="right"), r"two choices have the same"),
     (lambda d: d["questions"][0].update(choices=d["questions"][0]["choices"][:1]), r"at least two"),
     (lambda d: d["questions"][0].pop("strong_answer"), r"missing field\(s\) strong_answer"),
-    (lambda d: d.update(topic=99), r"topic must be the quoted number the file name starts with"),
+    (lambda d: d.update(topic=99), r"topic must be a quoted two-digit number"),
     (lambda d: d.update(questions=[]), r"questions must be a non-empty list"),
 ])
 def test_invalid_banks_name_the_file_and_the_question(tmp_path, change, message):
@@ -221,7 +224,7 @@ def test_progress_counts_answers_per_question(progress_file):
     progress.record(BANK, SINGLE, False)
     entry = progress.record(BANK, SINGLE, True)
     assert (entry["answered"], entry["correct"], entry["last_correct"]) == (2, 1, True)
-    progress.record("01-event-loop", "x", True)
+    progress.record("eventloop", "x", True)
     stored = json.loads(progress_file.read_text())
     assert stored["version"] == 1
     assert stored["banks"][BANK][SINGLE]["answered"] == 2
@@ -230,9 +233,9 @@ def test_progress_counts_answers_per_question(progress_file):
 
 def test_progress_reset(progress_file):
     progress.record(BANK, SINGLE, True)
-    progress.record("01-event-loop", "x", True)
+    progress.record("eventloop", "x", True)
     progress.reset(BANK)
-    assert list(progress.load()) == ["01-event-loop"]
+    assert list(progress.load()) == ["eventloop"]
     progress.reset()
     assert progress.load() == {}
 
@@ -262,12 +265,14 @@ def test_checking_a_single_choice_shows_feedback_and_records_it(progress_file):
     assert widget.submit() is None and "Pick an answer" in widget.feedback.value
     widget.inputs[wrong].value = True
     widget.check.click()
-    assert '<span class="backendlab-quiz-badge wrong">Not quite.</span>' in widget.feedback.value
-    assert '<span class="backendlab-quiz-badge missed">missed</span>' in widget.feedback.value
+    assert 'class="backendlab-badge wrong" style="' in widget.feedback.value
+    assert ">Not quite.</span>" in widget.feedback.value
+    assert 'class="backendlab-badge missed" style="' in widget.feedback.value
     widget.inputs[question.correct_indices[0]].value = True
     assert widget.selected() == [question.correct_indices[0]], "ticking one unticks the other"
     assert widget.submit().correct
-    assert '<span class="backendlab-quiz-badge right">Correct.</span>' in widget.feedback.value
+    assert 'class="backendlab-badge right" style="' in widget.feedback.value
+    assert ">Correct.</span>" in widget.feedback.value
     assert "badge wrong" not in widget.feedback.value
     assert "<code>REDIS_URL</code>" in widget.feedback.value
     entry = progress.question(BANK, SINGLE)
@@ -285,7 +290,7 @@ def test_a_single_choice_keeps_one_box_ticked_and_can_be_cleared():
 
 
 def test_choice_labels_render_code_and_feedback_uses_no_emoji(progress_file):
-    widget = show_quiz("01-event-loop", ids=["detect-blocking"]).questions[0]
+    widget = show_quiz("eventloop", ids=["detect-blocking"]).questions[0]
     assert any("`" in choice.text for choice in widget.question.choices)
     labels = [box.description for box in widget.inputs]
     assert all(box.description_allow_html for box in widget.inputs)
@@ -338,3 +343,24 @@ def test_in_a_kernel_the_quiz_shows_once_with_readable_text(tmp_path, monkeypatc
     data = outputs[0]["data"]
     assert "application/vnd.jupyter.widget-view+json" in data
     assert data["text/plain"].startswith("Quiz 00") and "( )" in data["text/plain"]
+
+
+def test_progress_under_a_bank_s_older_name_is_read_as_its_slug(progress_file):
+    progress_file.write_text(json.dumps({"version": 1, "banks": {
+        "06-rate-limiting": {"a": {"answered": 1, "correct": 0, "last_correct": False},
+                             "b": {"answered": 2, "correct": 1, "last_correct": True}},
+        "ratelimit": {"a": {"answered": 3, "correct": 3, "last_correct": True}},
+        "99-unknown": {"c": {"answered": 1, "correct": 1, "last_correct": True}}}}))
+    banks = progress.load()
+    assert sorted(banks) == ["99-unknown", "ratelimit"]
+    assert banks["ratelimit"]["a"]["answered"] == 3, "the slug's own entry wins"
+    assert banks["ratelimit"]["b"]["answered"] == 2, "the older name's entries carry over"
+    progress.record("ratelimit", "c", True)
+    assert "06-rate-limiting" not in json.loads(progress_file.read_text())["banks"]
+
+
+def test_a_bank_is_found_by_slug_or_number_and_its_topic_must_match_the_catalog(tmp_path):
+    assert load_bank("06").name == load_bank("ratelimit").name == "ratelimit"
+    assert list_banks()[:2] == ["start", "eventloop"]
+    with pytest.raises(QuizError, match=r'topic must be "06", the number of topic ratelimit'):
+        parse_bank({**VALID, "topic": "07"}, tmp_path / "questions.yaml", "ratelimit", "06")

@@ -16,17 +16,17 @@ def row(name):
 
 
 def test_nothing_answered_yet(fresh_progress):
-    start = row("00-start-here")
+    start = row("start")
     assert start.answered == 0 and start.right_last_time == 0
-    assert start.questions == len(load_bank("00-start-here").questions)
+    assert start.questions == len(load_bank("start").questions)
 
 
 def test_last_answer_counts_and_unknown_ids_are_ignored(fresh_progress):
-    first, second = (q.id for q in load_bank("00-start-here").questions[:2])
-    progress.record("00-start-here", first, True)
-    progress.record("00-start-here", second, True)
-    progress.record("00-start-here", second, False)
-    progress.record("00-start-here", "removed-question", True)
-    start = row("00-start-here")
+    first, second = (q.id for q in load_bank("start").questions[:2])
+    progress.record("start", first, True)
+    progress.record("start", second, True)
+    progress.record("start", second, False)
+    progress.record("start", "removed-question", True)
+    start = row("start")
     assert (start.answered, start.right_last_time) == (2, 1)
     assert "2 / " in overview()._repr_html_()

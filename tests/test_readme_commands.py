@@ -1,4 +1,5 @@
-"""Every command the README gives is one these tests know, and each works as written.
+"""Every command the README (and the contributor guide) gives is one these tests know, and each
+works as written.
 
 A command is a line of a ```bash block, or an inline code span that starts like one (`make`,
 `.venv/bin/...`, `backendlab`, `source`, `export`, `curl`, `apt`). Each must appear in VERIFIED,
@@ -26,15 +27,17 @@ from backendlab import processes
 from conftest import REAL_DATABASE_URL, REAL_REDIS_URL, SERVICE_VARS, need_real
 
 ROOT = Path(__file__).resolve().parents[1]
-README = ROOT / "README.md"
+DOCS = (ROOT / "README.md", ROOT / "CONTRIBUTING.md")
+README = DOCS[0]
 COMMAND_START = re.compile(r"^(?:[A-Z_]+=\S+ )*(?:make |\.venv/bin/|backendlab |source |export |"
                            r"curl |apt )")
 BROKER_LINE = re.compile(r"started an embedded one at (127\.0\.0\.1:\d+)")
 
 
 def readme_commands() -> list[str]:
-    """The README's commands, whitespace collapsed, comments dropped, in order, each once."""
-    text = README.read_text()
+    """The commands of the README and the contributor guide, whitespace collapsed, comments
+    dropped, in order, each once."""
+    text = "\n".join(doc.read_text() for doc in DOCS)
     found: list[str] = []
     for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
         for line in block.splitlines():
@@ -94,7 +97,8 @@ def elsewhere(test_file: str, *evidence: str):
     """Run for real by another test (too slow or too stateful to run twice): the test is there
     and holds the command's words."""
     def check(command, env, tmp_path):
-        source = (ROOT / "tests" / test_file).read_text()
+        [path] = (ROOT / "tests").rglob(test_file)
+        source = path.read_text()
         for words in evidence:
             assert words in source, f"{test_file} no longer runs {command!r}"
     return check
@@ -230,6 +234,23 @@ def check_notifications_then_replay(command, env, tmp_path):
     assert "0 records" in done.stdout or "moved 0" in done.stdout, done.stdout
 
 
+def check_one_topic(command, env, tmp_path):
+    """`make test TOPIC=06` passes the topic to pytest, which then collects that topic's own
+    tests, notebook, solution and lab proofs, and nothing of another topic."""
+    dry = run(f"make -n {command.removeprefix('make ')}", env=env)
+    assert "--nbval -p no:cacheprovider --topic 06" in dry.stdout, dry.stdout
+    listed = run(".venv/bin/python -m pytest tests notebooks solutions --nbval -p no:cacheprovider "
+                 "--topic 06 --collect-only -q", env=env)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    nodes = [line for line in listed.stdout.splitlines() if "::" in line]
+    for start in ("tests/ratelimit/", "notebooks/06-rate-limiting.ipynb::",
+                  "solutions/06-rate-limiting.ipynb::", "tests/test_lab_proofs.py::"):
+        assert any(node.startswith(start) for node in nodes), start
+    strays = [n for n in nodes if not n.startswith(("tests/ratelimit/", "notebooks/06-", "solutions/06-"))
+              and "[06-rate-limiting]" not in n and "[ratelimit]" not in n]
+    assert strays == [], strays
+
+
 def check_nbconvert_form(command, env, tmp_path):
     notebook = command.split()[-1]
     assert (ROOT / notebook).is_file()
@@ -275,9 +296,12 @@ VERIFIED = {
                          elsewhere("test_ratelimit_bench.py", 'bench("ratelimit"')),
     ".venv/bin/backendlab bench ratelimit --help": check_runs("--rounds"),
     "make labs": make_dry_run("labs", "-m backendlab labs"),
+    "make test TOPIC=06": check_one_topic,
     ".venv/bin/backendlab labs --check": check_runs(),
     "BACKENDLAB_EMBEDDED=1 .venv/bin/jupyter nbconvert --to notebook --execute --inplace "
     "notebooks/01-event-loop-and-streaming.ipynb": check_nbconvert_form,
+    "BACKENDLAB_EMBEDDED=1 .venv/bin/jupyter nbconvert --to notebook --execute --inplace "
+    "notebooks/06-rate-limiting.ipynb": check_nbconvert_form,
 }
 # Commands that change the machine beyond the test's reach: what runs instead shows they work.
 STANDS_IN = {"apt install python3-venv": "python3 -m venv --help",

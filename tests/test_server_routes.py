@@ -9,7 +9,8 @@ import httpx
 import pytest
 
 from backendlab import servers
-from backendlab.servers import ratelimit, start_server
+from backendlab.servers import start_server
+from backendlab.topics.ratelimit import server as ratelimit
 
 RATELIMIT_LINE = ("with routes GET / (the routes), GET /api/data (limited), GET /health (never "
                   "limited), GET /stats (admitted and refused counts)")

@@ -19,6 +19,7 @@ import types
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from backendlab import marks
 from backendlab.processes import ProcessFailed
 from backendlab.servers import start_server
 
@@ -44,6 +45,10 @@ class Result:
     message: str = ""
 
 
+def _mark(passed: bool) -> str:
+    return marks.badge("right", "pass") if passed else marks.badge("wrong", "fail")
+
+
 @dataclass(repr=False)
 class Report:
     """The outcome of a suite: text for a terminal, an HTML table for a notebook."""
@@ -63,9 +68,8 @@ class Report:
     def __str__(self) -> str:
         lines = [self.summary]
         for result in self.results:
-            mark = "✅" if result.passed else "❌"
             note = f": {result.message}" if result.message else ""
-            lines.append(f"  {mark} {result.name}{note}")
+            lines.append(f"  {marks.verdict(result.passed)}  {result.name}{note}")
         return "\n".join(lines)
 
     __repr__ = __str__
@@ -73,7 +77,7 @@ class Report:
     def _repr_html_(self) -> str:
         left = "style='text-align:left'"
         rows = "".join(
-            f"<tr><td>{'✅' if r.passed else '❌'}</td><td {left}>{html.escape(r.name)}</td>"
+            f"<tr><td>{_mark(r.passed)}</td><td {left}>{html.escape(r.name)}</td>"
             f"<td {left}>{html.escape(r.message)}</td></tr>" for r in self.results)
         return (f"<p><b>{html.escape(self.summary)}</b></p><table><thead><tr><th></th>"
                 f"<th {left}>check</th><th {left}>hint</th></tr></thead><tbody>{rows}</tbody>"

@@ -1,6 +1,6 @@
 """Quizzes: YAML question banks, plain-Python grading, progress, and the notebook widget.
 
-Notebooks call `show_quiz("01-event-loop", tag="predict")`; tests and the mock interview use
+Notebooks call `show_quiz("eventloop", tag="predict")`; tests and the mock interview use
 `load_bank`, `grade` and `progress` without a browser.
 """
 

@@ -1,4 +1,5 @@
-"""Question banks: one YAML file per topic in backendlab/questions, loaded and validated strictly.
+"""Question banks: one YAML file per topic (`backendlab/topics/<slug>/questions.yaml`, named by the
+topic's slug), loaded and validated strictly.
 
 A mistake in a bank (a typo in a field name, a choice without an explanation, a single-choice
 question with two right answers) is an error naming the file and the question, raised when the
@@ -7,11 +8,13 @@ bank loads, so no learner meets a half-broken quiz and the test suite catches it
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import yaml
+
+from backendlab import catalog
 
 KINDS = ("single", "multiple")
 TAGS = ("predict", "review")
@@ -57,7 +60,8 @@ class Question:
 
 @dataclass(frozen=True)
 class Bank:
-    """The validated questions of one topic; `name` is the file stem, e.g. "01-event-loop"."""
+    """The validated questions of one topic; `name` is the topic's slug, e.g. "eventloop" (or the
+    file stem of a bank loaded from a path)."""
 
     name: str
     topic: str
@@ -85,33 +89,36 @@ class Bank:
         return tuple(chosen)
 
 
-def questions_dir() -> Path:
-    """The folder of the package's question banks."""
-    return Path(str(resources.files("backendlab") / "questions"))
-
-
 def list_banks() -> list[str]:
-    """The names of the package's banks (file stems), sorted by topic number."""
-    return sorted(path.stem for path in questions_dir().glob("*.yaml"))
+    """The names of the suite's banks: the slugs of the topics that have one, in topic order."""
+    return [topic.slug for topic in catalog.built() if topic.questions.is_file()]
 
 
 def load_bank(name: str | Path) -> Bank:
-    """The bank with this name (or at this Path), validated; a QuizError says what is wrong."""
+    """The bank of the topic with this slug or number (or the file at this Path), validated; a
+    QuizError says what is wrong."""
     if isinstance(name, Path):
-        path = name
+        path, bank_name, number = name, name.stem, None
+        if not path.is_file():
+            raise QuizError(f"no question bank at {path}")
     else:
-        path = questions_dir() / f"{name.removesuffix('.yaml')}.yaml"
-    if not path.is_file():
-        raise QuizError(f"no question bank {str(name)!r}; known banks: {', '.join(list_banks())}")
+        try:
+            topic = catalog.topic(name)
+        except KeyError:
+            topic = None
+        if topic is None or not topic.questions.is_file():
+            raise QuizError(f"no question bank {name!r}; known banks: {', '.join(list_banks())}")
+        path, bank_name, number = topic.questions, topic.slug, topic.number
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise QuizError(f"{path}: not valid YAML: {exc}") from None
-    return parse_bank(data, path)
+    return parse_bank(data, path, bank_name, number)
 
 
-def parse_bank(data: object, path: Path) -> Bank:
-    """Validate the parsed YAML of a bank file; every error names `path` and the question."""
+def parse_bank(data: object, path: Path, name: str, number: str | None = None) -> Bank:
+    """Validate the parsed YAML of bank `name`; every error names `path` and the question. Its
+    `topic` is a quoted two-digit number: `number`, the catalog's, when given."""
     def fail(message: str) -> QuizError:
         return QuizError(f"{path}: {message}")
 
@@ -119,9 +126,10 @@ def parse_bank(data: object, path: Path) -> Bank:
         raise fail("a bank is a mapping with topic, title and questions")
     _check_fields(data, _BANK_FIELDS, fail, "the bank")
     topic, title = data["topic"], data["title"]
-    if not isinstance(topic, str) or not path.stem.startswith(f"{topic}-"):
-        raise fail(f"topic must be the quoted number the file name starts with "
-                   f"(\"{path.stem.split('-')[0]}\"), not {topic!r}")
+    if not isinstance(topic, str) or not re.fullmatch(r"\d\d", topic) or number not in (None, topic):
+        expected = f'"{number}", the number of topic {name} in the catalog' if number else \
+            'a quoted two-digit number such as "06"'
+        raise fail(f"topic must be {expected}, not {topic!r}")
     if not _text(title):
         raise fail("title must be non-empty text")
     if not isinstance(data["questions"], list) or not data["questions"]:
@@ -133,7 +141,7 @@ def parse_bank(data: object, path: Path) -> Bank:
             raise fail(f"question #{number}: duplicate id {question.id!r}")
         seen.add(question.id)
         questions.append(question)
-    return Bank(name=path.stem, topic=topic, title=title.strip(), questions=tuple(questions),
+    return Bank(name=name, topic=topic, title=title.strip(), questions=tuple(questions),
                 path=path)
 
 

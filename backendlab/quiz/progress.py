@@ -3,17 +3,21 @@
 Stored as JSON in ~/.backendlab/progress.json, or where BACKENDLAB_PROGRESS points (tests point it
 at a temp file). Written atomically (temp file, then rename) so a killed kernel cannot leave half a
 file. Layout: {"version": 1, "banks": {bank: {question_id: {answered, correct, last_correct,
-last_answered}}}}. From a shell, `backendlab progress` shows it and `--reset` deletes it.
+last_answered}}}}, banks named by their topic's slug; progress recorded under a bank's older name,
+its file stem ("06-rate-limiting"), is read as the slug's. From a shell, `backendlab progress`
+shows it and `--reset` deletes it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
 
+from backendlab import catalog
 from backendlab.quiz.bank import QuizError
 
 VERSION = 1
@@ -38,7 +42,21 @@ def load() -> dict:
     if not isinstance(data, dict) or data.get("version") != VERSION:
         raise QuizError(f"{file} is not a backendlab progress file (version {VERSION}); "
                         f"delete it to start over: `backendlab progress --reset`")
-    return data.get("banks", {})
+    return _by_slug(data.get("banks", {}))
+
+
+def _by_slug(banks: dict) -> dict:
+    """`banks` with each bank under its topic's slug: entries under an older name
+    ("06-rate-limiting") move to the slug's, whose own entries win where both hold one."""
+    older = {name for name in banks if re.fullmatch(r"\d\d-.+", name)}
+    merged: dict = {}
+    for name in [*sorted(older), *(name for name in banks if name not in older)]:
+        try:
+            slug = catalog.topic(name[:2]).slug if name in older else name
+        except KeyError:
+            slug = name
+        merged.setdefault(slug, {}).update(banks[name])
+    return merged
 
 
 def record(bank: str, question_id: str, correct: bool) -> dict:

@@ -3,9 +3,9 @@
 Checking grades with the same code as the plain-Python API and records progress. Every choice is a
 Checkbox whose label is HTML, so `code` in a choice shows as code; a single-choice question's boxes
 are round and exclusive, as radio buttons are. Long choices wrap instead of being cut off. Verdicts
-are styled words, not emoji (a browser without an emoji font shows those as boxes). The CSS classes
-`backendlab-quiz`, `backendlab-quiz-check` and `backendlab-quiz-feedback` are what the browser test
-finds. Without a kernel (a notebook viewed on GitHub) only text/plain shows, so it is the questions
+are `backendlab.marks` badges, not emoji (a browser without an emoji font shows those as boxes).
+The CSS classes `backendlab-quiz`, `backendlab-quiz-check` and `backendlab-quiz-feedback` are what
+the browser test finds. Without a kernel (a notebook viewed on GitHub) only text/plain shows, so it is the questions
 and choices as readable text.
 """
 
@@ -19,6 +19,7 @@ import ipywidgets as widgets
 from IPython import get_ipython
 from IPython.display import display
 
+from backendlab.marks import badge
 from backendlab.quiz import progress
 from backendlab.quiz.bank import Bank, Question, QuizError, load_bank
 from backendlab.quiz.grading import Grade, grade_question
@@ -41,13 +42,6 @@ _STYLE = """<style>
   background: radial-gradient(var(--jp-brand-color1, #1976d2) 45%, transparent 50%);
 }
 .backendlab-quiz-question { margin-bottom: 1em; }
-.backendlab-quiz-badge {
-  display: inline-block; padding: 0 0.45em; margin-right: 0.35em; border-radius: 0.3em;
-  font-size: 0.85em; font-weight: bold; color: #fff;
-}
-.backendlab-quiz-badge.right { background: #2e7d32; }
-.backendlab-quiz-badge.wrong { background: #c62828; }
-.backendlab-quiz-badge.missed { background: #ef6c00; }
 </style>"""
 
 
@@ -157,21 +151,16 @@ class QuizWidget(widgets.VBox):
 def _feedback_html(result: Grade) -> str:
     """The verdict, each chosen choice marked right or wrong with why, missed right ones, the
     strong answer."""
-    verdict = _badge("right", "Correct.") if result.correct else _badge("wrong", "Not quite.")
+    verdict = badge("right", "Correct.") if result.correct else badge("wrong", "Not quite.")
     items = []
     for n, item in enumerate(result.feedback):
         if n >= len(result.chosen):
-            mark = _badge("missed", "missed")
+            mark = badge("missed", "missed")
         else:
-            mark = _badge("right", "right") if item.correct else _badge("wrong", "wrong")
+            mark = badge("right", "right") if item.correct else badge("wrong", "wrong")
         items.append(f"<li>{mark} <b>{_inline(item.text)}</b> — {_inline(item.explanation)}</li>")
     return (f"<p>{verdict}</p><ul>{''.join(items)}</ul>"
             f"<p><b>Strong answer:</b> {_inline(result.strong_answer)}</p>")
-
-
-def _badge(kind: str, text: str) -> str:
-    """A coloured word ('right', 'wrong', 'missed') that reads in any font."""
-    return f'<span class="backendlab-quiz-badge {kind}">{text}</span>'
 
 
 def _inline(text: str) -> str:

@@ -1,13 +1,14 @@
-"""The experiment servers: ASGI apps that notebooks start as real uvicorn processes.
+"""The server runner: starts the experiment servers, ASGI apps, as real uvicorn processes.
 
-Each server module defines `add_arguments(parser)` (its options, shown by
-`python -m backendlab serve NAME --help`) and `create_app()` (an ASGI app factory that reads those
+A server is a module of a topic's package (`server.py`, `labserver.py`; the catalog names them) or
+the kit's `proxy`. Each defines `add_arguments(parser)` (its options, shown by
+`backendlab serve NAME --help`) and `create_app()` (an ASGI app factory that reads those
 options with `options()`). It may also define `prepare(options) -> options` (run once before the
 workers start, e.g. to find a service they share), `UVICORN_OPTIONS` (extra `uvicorn.run`
 arguments) and `SINGLE_WORKER = True` (its state lives in one process's memory, so more than one
 worker is refused). It may define `ROUTES`, {"METHOD /path": "a short note"}: `serve` prints them
 with the URL at start, `json_http_errors` names them in a 404, and `index` answers them on `GET /`.
-A learner runs one from a shell with `python -m backendlab serve NAME --port N [options]`; a
+A learner runs one from a shell with `backendlab serve NAME --port N [options]`; a
 notebook with `start_server(NAME, ...)`.
 """
 
@@ -26,18 +27,11 @@ from dataclasses import dataclass
 
 import httpx
 
-from backendlab import processes
+from backendlab import catalog, processes
 
-SERVERS: dict[str, str] = {
-    "eventloop": "backendlab.servers.eventloop",
-    "csvlab": "backendlab.servers.csvlab",
-    "uploads": "backendlab.servers.uploads",
-    "uploadlab": "backendlab.servers.uploadlab",
-    "caching": "backendlab.servers.caching",
-    "ratelimit": "backendlab.servers.ratelimit",
-    "proxy": "backendlab.servers.proxy",
-    "notifications": "backendlab.servers.notifications",
-}
+# The kit's own server (a reverse proxy any topic can put in front of its instances), then each
+# topic's, as the catalog lists them.
+SERVERS: dict[str, str] = {"proxy": "backendlab.servers.proxy", **catalog.servers()}
 
 _OPTIONS_VAR = "BACKENDLAB_SERVER_OPTIONS"
 _MODULE_VAR = "BACKENDLAB_SERVER_MODULE"

@@ -1,6 +1,6 @@
 """A round-robin reverse proxy: the proxy "you run" in front of several instances of an API.
 
-    python -m backendlab serve proxy --port 8000 --upstream http://127.0.0.1:8001,http://127.0.0.1:8002
+    backendlab serve proxy --port 8000 --upstream http://127.0.0.1:8001,http://127.0.0.1:8002
 
 Every request goes to the next upstream in turn, with the client's address appended to
 X-Forwarded-For (what nginx's `$proxy_add_x_forwarded_for` does). An upstream that does not answer

@@ -1,6 +1,6 @@
 """The doctor: one table saying, for each service, whether it is real or embedded and if it answers.
 
-An instructor runs `python -m backendlab doctor` on every machine before a workshop; the exit code
+An instructor runs `backendlab doctor` on every machine before a workshop; the exit code
 is non-zero when a configured (real) service does not answer.
 """
 
@@ -33,10 +33,14 @@ def render_text(rows: list[ServiceInfo]) -> str:
 def render_html(rows: list[ServiceInfo]) -> str:
     """The table as HTML for a notebook."""
     import html
+    from backendlab import marks
+
+    def reachable(yes: bool) -> str:
+        return marks.badge("right", "yes") if yes else marks.badge("wrong", "no")
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
-            r.name, r.mode, r.address, r.version,
-            "✅ yes" if r.reachable else "❌ no", r.detail)) + "</tr>"
+            r.name, r.mode, r.address, r.version)) + f"<td>{reachable(r.reachable)}</td>"
+        f"<td>{html.escape(str(r.detail))}</td></tr>"
         for r in rows)
     head = "".join(f"<th>{h}</th>" for h in
                    ("service", "mode", "address", "version", "reachable", "note"))

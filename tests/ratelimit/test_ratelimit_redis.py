@@ -1,0 +1,98 @@
+"""The Lua limiters on every Redis engine (real, redis-server, fakeredis): they decide exactly like
+the in-memory algorithms, stay exact under concurrency where GET-then-INCR does not, put a TTL on
+every key, and use Redis's clock."""
+
+import random
+import time
+
+import pytest
+
+from backendlab.topics.ratelimit.experiments.races import burst
+from backendlab.topics.ratelimit import (ALGORITHMS, GetThenIncrLimiter, MemoryLimiter, RedisLimiter,
+                                         Rule)
+from backendlab.services import redis_client
+from backendlab.services.redis import delete_keys
+
+T0 = 1_700_000_000_000
+
+
+@pytest.fixture
+def client(suite_redis, unique):
+    conn = redis_client(max_connections=64)
+    yield conn
+    delete_keys(conn, unique)
+    conn.close()
+
+
+def random_trace(seed: int, window: int) -> list[tuple[str, int]]:
+    """(key, time) pairs: bursts, gaps and edges over four windows, two keys interleaved."""
+    rng = random.Random(seed)
+    t, trace = 0, []
+    while t < 4 * window:
+        t += rng.choice([0, 0, 1, 3, window // 20, window // 3, window - 1, window])
+        trace.append((rng.choice("ab"), t))
+    return trace
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_lua_decides_exactly_like_memory(client, unique, algorithm, seed):
+    rule = Rule(algorithm, 4, 0.2)
+    memory, shared = MemoryLimiter(rule), RedisLimiter(client, rule, unique)
+    for key, t in random_trace(seed, rule.window_ms):
+        assert shared.hit(key, T0 + t) == memory.hit(key, T0 + t), (key, t)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_lua_is_exact_under_a_concurrent_burst(client, unique, algorithm):
+    limiter = RedisLimiter(client, Rule(algorithm, 50, 3600), unique)
+    assert burst(limiter, "burst", 300, 20) == 50
+
+
+def test_get_then_incr_over_admits_the_same_burst(client, unique):
+    limiter = GetThenIncrLimiter(client, Rule("fixed_window", 50, 3600), unique)
+    assert burst(limiter, "burst", 300, 20) > 50
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_every_key_a_script_writes_has_a_ttl(client, unique, algorithm):
+    rule = Rule(algorithm, 3, 0.5, block=2.0)
+    limiter = RedisLimiter(client, rule, unique)
+    decisions = [limiter.hit(f"k{i % 2}") for i in range(10)]
+    assert not all(d.allowed for d in decisions)
+    names = list(client.scan_iter(match=f"{unique}:*"))
+    assert any(name.endswith(":blocked") for name in names)
+    for name in names:
+        assert 0 < client.pttl(name) <= max(2 * rule.window_ms, rule.block_ms), name
+
+
+def test_a_refused_client_is_told_when_to_retry_and_gets_in_then(client, unique):
+    limiter = RedisLimiter(client, Rule("sliding_log", 2, 0.4), unique)
+    assert limiter.hit("k").allowed and limiter.hit("k").allowed
+    refused = limiter.hit("k")
+    assert not refused.allowed and 0 < refused.retry_ms <= 400
+    assert refused.headers()["Retry-After"] == "1"
+    time.sleep(refused.retry_ms / 1000 + 0.02)
+    assert limiter.hit("k").allowed
+
+
+def test_block_duration_outlasts_the_window(client, unique):
+    limiter = RedisLimiter(client, Rule("fixed_window", 1, 0.1, block=1.0), unique)
+    assert limiter.hit("k").allowed
+    over = limiter.hit("k")
+    assert (over.allowed, over.retry_ms) == (False, 1000)
+    time.sleep(0.25)
+    later = limiter.hit("k")
+    assert not later.allowed and 0 < later.retry_ms <= 750
+    time.sleep(later.retry_ms / 1000 + 0.05)
+    assert limiter.hit("k").allowed
+
+
+def test_without_a_time_argument_the_script_uses_redis_clock(client, unique):
+    limiter = RedisLimiter(client, Rule("fixed_window", 5, 10), unique)
+    seconds, micros = client.time()
+    limiter.hit("k")
+    (name,) = client.scan_iter(match=f"{unique}:*")
+    start = int(name.rsplit(":", 1)[1])
+    redis_now = seconds * 1000 + micros // 1000
+    assert start in {redis_now - redis_now % 10_000, redis_now - redis_now % 10_000 + 10_000}
