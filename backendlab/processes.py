@@ -187,12 +187,6 @@ def start(name: str, argv: list[str], *, port: int | None = None, env: dict | No
     return proc
 
 
-def python_module(name: str, module: str, *args: str, port: int | None = None,
-                  env: dict | None = None) -> ManagedProcess:
-    """Start `python -m module args...` with this interpreter."""
-    return start(name, [sys.executable, "-m", module, *args], port=port, env=env)
-
-
 _KEEPER = """
 import shutil, signal, sys
 signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
