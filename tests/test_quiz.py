@@ -195,6 +195,8 @@ def broken(change):
     (lambda d: d["questions"][0].pop("strong_answer"), r"missing field\(s\) strong_answer"),
     (lambda d: d.update(topic=99), r"topic must be a quoted two-digit number"),
     (lambda d: d.update(questions=[]), r"questions must be a non-empty list"),
+    (lambda d: d["questions"][1].update(prompt="Which? (Pick all that apply.)"),
+     r"'pick-many'\): the prompt says to pick all that apply"),
 ])
 def test_invalid_banks_name_the_file_and_the_question(tmp_path, change, message):
     path = write_bank(tmp_path, broken(change))

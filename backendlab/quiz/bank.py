@@ -21,6 +21,8 @@ TAGS = ("predict", "review")
 _BANK_FIELDS = {"topic", "title", "questions"}
 _QUESTION_FIELDS = {"id", "tags", "kind", "prompt", "choices", "strong_answer"}
 _CHOICE_FIELDS = {"text", "correct", "explanation"}
+# The quiz adds "(pick all that apply)" to every multiple-choice prompt; a bank must not repeat it.
+_HINT = re.compile(r"\b(pick|select|choose|tick)\s+(all|every)\b[^.)]*\bappl(y|ies)\b", re.IGNORECASE)
 
 
 class QuizError(ValueError):
@@ -162,6 +164,9 @@ def _parse_question(raw: object, number: int, fail) -> Question:
     for field in ("prompt", "strong_answer"):
         if not _text(raw[field]):
             raise fail(f"{where}: {field} must be non-empty text")
+    if _HINT.search(raw["prompt"]):
+        raise fail(f"{where}: the prompt says to pick all that apply; leave that out, the quiz adds "
+                   f"it to every multiple-choice question")
     if not isinstance(raw["choices"], list) or len(raw["choices"]) < 2:
         raise fail(f"{where}: choices must be a list of at least two")
     choices = tuple(_parse_choice(c, i, where, fail) for i, c in enumerate(raw["choices"], start=1))

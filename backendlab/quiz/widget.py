@@ -2,11 +2,12 @@
 
 Checking grades with the same code as the plain-Python API and records progress. Every choice is a
 Checkbox whose label is HTML, so `code` in a choice shows as code; a single-choice question's boxes
-are round and exclusive, as radio buttons are. Long choices wrap instead of being cut off. Verdicts
-are `backendlab.marks` badges, not emoji (a browser without an emoji font shows those as boxes).
-The CSS classes `backendlab-quiz`, `backendlab-quiz-check` and `backendlab-quiz-feedback` are what
-the browser test finds. Without a kernel (a notebook viewed on GitHub) only text/plain shows, so it is the questions
-and choices as readable text.
+are round and exclusive, as radio buttons are. Choices show in the learner's shuffled order
+(`backendlab.quiz.order`); `inputs[i]` stays the box of the bank's choice `i`. Long choices wrap
+instead of being cut off. Verdicts are `backendlab.marks` badges, not emoji (a browser without an
+emoji font shows those as boxes). The CSS classes `backendlab-quiz`, `backendlab-quiz-check` and
+`backendlab-quiz-feedback` are what the browser test finds. Without a kernel (a notebook viewed on
+GitHub) only text/plain shows, so it is the questions and choices as readable text.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from backendlab.marks import badge
 from backendlab.quiz import progress
 from backendlab.quiz.bank import Bank, Question, QuizError, load_bank
 from backendlab.quiz.grading import Grade, grade_question
+from backendlab.quiz.order import choice_order
 
 _WIDE = widgets.Layout(width="auto")
 _STYLE = """<style>
@@ -55,11 +57,12 @@ def show_quiz(bank_name: str, tag: str | None = None, ids: list[str] | None = No
 
 
 class QuestionWidget(widgets.VBox):
-    """One question: its choices as round exclusive boxes (single) or checkboxes (multiple), Check,
-    and feedback."""
+    """One question: its choices, in the learner's order, as round exclusive boxes (single) or
+    checkboxes (multiple), Check, and feedback."""
 
     def __init__(self, bank: Bank, question: Question, number: int) -> None:
         self.bank, self.question, self.number = bank, question, number
+        self.order = choice_order(bank.name, question)
         hint = " <i>(pick all that apply)</i>" if question.kind == "multiple" else ""
         prompt = widgets.HTML(f"<b>{number}.</b> {_inline(question.prompt)}{hint}")
         self.inputs = [widgets.Checkbox(value=False, description=_inline(c.text),
@@ -73,7 +76,8 @@ class QuestionWidget(widgets.VBox):
         self.feedback = widgets.HTML()
         self.feedback.add_class("backendlab-quiz-feedback")
         self.check.on_click(lambda _: self.submit())
-        super().__init__([prompt, *self.inputs, self.check, self.feedback])
+        shown = [self.inputs[i] for i in self.order]
+        super().__init__([prompt, *shown, self.check, self.feedback])
         self.add_class("backendlab-quiz-question")
         if question.kind == "single":
             self.add_class("backendlab-quiz-single")
@@ -111,7 +115,8 @@ class QuestionWidget(widgets.VBox):
         lines = [textwrap.fill(f"{self.number}. {self.question.prompt}{hint}", 100,
                                subsequent_indent="   ")]
         lines += [textwrap.fill(f"{box} {c.text}", 100, initial_indent="   ",
-                                subsequent_indent="       ") for c in self.question.choices]
+                                subsequent_indent="       ")
+                  for c in (self.question.choices[i] for i in self.order)]
         return "\n".join(lines)
 
 
