@@ -1,6 +1,8 @@
 """The four algorithms in memory, on an injected clock: what each admits, when a refused client may
 retry, what the headers say, block durations, and bounded memory."""
 
+import random
+
 import pytest
 
 from backendlab.topics.ratelimit.experiments import boundary_trace
@@ -140,3 +142,20 @@ def test_headers_round_waits_up_to_whole_seconds():
     assert refused.headers()["Retry-After"] == "1"
     assert Decision(False, 10, 0, 2001, 1001).headers()["Retry-After"] == "2"
     assert refused.headers()["RateLimit-Reset"] == "3"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_gcra_decides_exactly_like_the_token_bucket_with_one_number_of_state(seed):
+    rng = random.Random(seed)
+    bucket, gcra = memory_limiter("token_bucket", 5, 0.5), memory_limiter("gcra", 5, 0.5)
+    t = 0
+    for _ in range(2000):
+        t += rng.choice([0, 0, 1, 7, 50, 99, 100, 101, 499, 500])
+        key = rng.choice("ab")
+        assert gcra.hit(key, T0 + t) == bucket.hit(key, T0 + t), (key, t)
+    assert all(len(state) == 1 for state, _ in gcra._states.values())
+
+
+def test_gcra_refuses_a_rule_too_large_for_exact_lua_arithmetic():
+    with pytest.raises(ValueError, match="use token_bucket"):
+        Rule("gcra", 100_000, 60)

@@ -1,4 +1,4 @@
-"""Topic 06, rate limiters: four algorithms in memory and in Redis (Lua), the racy way, and failure
+"""Topic 06, rate limiters: five algorithms (GCRA among them) in memory and in Redis (Lua), the racy way, and failure
 policies; the API that uses them (`server`), the experiments of notebook 06 (`experiments`), lab
 06's checks, the benchmark against the `limits` library (`bench`) and the question bank.
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-ALGORITHMS = ("fixed_window", "sliding_log", "sliding_counter", "token_bucket")
+ALGORITHMS = ("fixed_window", "sliding_log", "sliding_counter", "token_bucket", "gcra")
+# Lua numbers are doubles, exact below 2**53: today's time in ms (about 1.8e12) x 4,000 stays there
+# until the year 2041.
+GCRA_MAX_POINTS = 4000
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,10 @@ class Rule:
                              f"{', '.join(ALGORITHMS)}")
         if self.points < 1 or self.duration <= 0 or self.block < 0:
             raise ValueError("points must be at least 1, duration above 0 and block not negative")
+        if self.algorithm == "gcra" and self.points > GCRA_MAX_POINTS:
+            raise ValueError(f"gcra counts time in ms x points, exact in Redis's Lua numbers up to "
+                             f"{GCRA_MAX_POINTS} points; use token_bucket (the same decisions) "
+                             f"for {self.points}")
 
     @property
     def window_ms(self) -> int:

@@ -1,4 +1,4 @@
-"""The four algorithms in one process's memory: exact and fast, but each process counts alone.
+"""The five algorithms in one process's memory: exact and fast, but each process counts alone.
 
 Each algorithm is a function `(state, now, rule) -> (allowed, remaining, reset_ms, retry_ms, ttl_ms)`
 over a small mutable state for one key; `redis_lua` runs the same arithmetic inside Redis. State
@@ -92,8 +92,29 @@ def token_bucket(state: dict, now: int, rule: Rule):
     return True, state["level"] // window, refill, 0, refill
 
 
+def gcra(state: dict, now: int, rule: Rule):
+    """The generic cell rate algorithm (a leaky bucket used as a meter): one number per key, the
+    time at which the key's bucket would be empty ("theoretical arrival time"). It makes exactly
+    the token bucket's decisions with half its state and no refill step.
+
+    Times are kept in ms x points, so one request's share of the window (window / points ms) is
+    the integer `window` and nothing is rounded.
+    """
+    window, limit = rule.window_ms, rule.points
+    scaled = now * limit
+    empty_at = max(state.get("tat", scaled), scaled)
+    early = empty_at + window - scaled - limit * window
+    if early > 0:
+        reset = _ceil_div(empty_at - scaled, limit)
+        return False, 0, reset, _ceil_div(early, limit), reset
+    state["tat"] = empty_at + window
+    backlog = state["tat"] - scaled
+    reset = _ceil_div(backlog, limit)
+    return True, (limit * window - backlog) // window, reset, 0, reset
+
+
 ALGORITHM_FUNCTIONS = {f.__name__: f for f in (fixed_window, sliding_log, sliding_counter,
-                                                token_bucket)}
+                                                token_bucket, gcra)}
 
 
 class MemoryLimiter:

@@ -1,4 +1,4 @@
-"""The four algorithms as Lua scripts: each decision is one atomic round trip to Redis.
+"""The five algorithms as Lua scripts: each decision is one atomic round trip to Redis.
 
 Redis runs a script alone, so the read, the decision and the write cannot interleave with another
 instance's (GET-then-SET from Python can: see `naive`). Every key a script writes gets a TTL in
@@ -108,9 +108,27 @@ redis.call('HSET', KEYS[1], 'level', level, 'ts', now)
 redis.call('PEXPIRE', KEYS[1], reset)
 """
 
+# One string, the theoretical arrival time in ms x points; written with %.0f, since Redis would
+# turn a Lua number this large into a string in exponent form and lose its last digits.
+GCRA = """
+local scaled = now * points
+local empty_at = math.max(tonumber(redis.call('GET', KEYS[1]) or scaled), scaled)
+local early = empty_at + window - scaled - points * window
+if early > 0 then
+  retry = math.ceil(early / points)
+  reset = math.ceil((empty_at - scaled) / points)
+else
+  empty_at = empty_at + window
+  allowed = 1
+  remaining = math.floor((points * window - (empty_at - scaled)) / window)
+  reset = math.ceil((empty_at - scaled) / points)
+  redis.call('SET', KEYS[1], string.format('%.0f', empty_at), 'PX', reset)
+end
+"""
+
 SCRIPTS = {name: PREAMBLE + body + EPILOGUE for name, body in (
     ("fixed_window", FIXED_WINDOW), ("sliding_log", SLIDING_LOG),
-    ("sliding_counter", SLIDING_COUNTER), ("token_bucket", TOKEN_BUCKET))}
+    ("sliding_counter", SLIDING_COUNTER), ("token_bucket", TOKEN_BUCKET), ("gcra", GCRA))}
 
 
 class RedisLimiter:
