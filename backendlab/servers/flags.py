@@ -1,0 +1,113 @@
+"""The servers' one way to declare options: a dataclass whose fields are the flags and defaults.
+
+    @dataclass(frozen=True)
+    class Options:
+        points: int = option(10, "requests allowed per duration", parse=whole_number(1))
+
+`add_flags(parser, Options)` gives `--points` (`serve NAME --help` shows its default) and
+`from_options(Options)` builds it from the options the server was started with, so a default is
+written once. The validators below give every bad value one line naming what was expected:
+`argument --points: expected a whole number of at least 1, got 'ten'`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Callable
+
+from backendlab import servers
+
+_FLAG = "backendlab.flag"
+
+
+def option(default=dataclasses.MISSING, help: str = "", *, parse: Callable | None = None,
+           choices=None):
+    """A dataclass field that is also a command-line flag; no default means the flag is required.
+    A bool default of False is a switch (`--seed`); True gets its `--no-` form (`--no-jitter`)."""
+    flag = {"help": help, "type": parse, "choices": choices}
+    if default is dataclasses.MISSING:
+        return dataclasses.field(metadata={_FLAG: flag})
+    return dataclasses.field(default=default, metadata={_FLAG: flag})
+
+
+def add_flags(parser: argparse.ArgumentParser, options_class, only: tuple[str, ...] = ()) -> None:
+    """A `--name` flag for each field of `options_class` (those in `only`, when given)."""
+    for field in dataclasses.fields(options_class):
+        if only and field.name not in only:
+            continue
+        flag = field.metadata.get(_FLAG, {})
+        name = "--" + field.name.replace("_", "-")
+        shown = field.default not in (dataclasses.MISSING, None, "", False, True)
+        help = f"{flag.get('help', '')} (default: {field.default})" if shown else flag.get("help")
+        if field.default is dataclasses.MISSING:
+            parser.add_argument(name, required=True, type=flag.get("type"),
+                                choices=flag.get("choices"), help=help)
+        elif isinstance(field.default, bool):
+            action = argparse.BooleanOptionalAction if field.default else "store_true"
+            parser.add_argument(name, action=action, default=field.default, help=help)
+        else:
+            parser.add_argument(name, type=flag.get("type"), choices=flag.get("choices"),
+                                default=field.default, help=help)
+
+
+def from_options(options_class, opts: dict | None = None):
+    """An `options_class` from `opts` (default: the running server's options); fields not in
+    `opts` keep their defaults."""
+    opts = servers.options() if opts is None else opts
+    names = {field.name for field in dataclasses.fields(options_class)}
+    return options_class(**{key: value for key, value in opts.items() if key in names})
+
+
+def _refuse(expected: str, text: str):
+    return argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+
+
+def whole_number(minimum: int = 0) -> Callable[[str], int]:
+    """An argparse type: an integer of at least `minimum`."""
+    expected = f"a whole number of at least {minimum}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise _refuse(expected, text) from None
+        if value < minimum:
+            raise _refuse(expected, text)
+        return value
+    return parse
+
+
+def number(minimum: float = 0, *, above: bool = False) -> Callable[[str], float]:
+    """An argparse type: a number of at least `minimum` (or, with `above`, more than it)."""
+    expected = f"a number {'above' if above else 'of at least'} {minimum:g}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise _refuse(expected, text) from None
+        if value < minimum or (above and value == minimum) or value != value:
+            raise _refuse(expected, text)
+        return value
+    return parse
+
+
+def host_port(text: str) -> str:
+    """An argparse type: 'HOST:PORT' with a port in 1..65535."""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise _refuse("HOST:PORT", text)
+    return text
+
+
+def checked(parse: Callable[[str], object]) -> Callable[[str], str]:
+    """An argparse type that checks the text with `parse` (whose ValueError says what is wrong)
+    and keeps the text: options travel to the workers as JSON, and they parse it again."""
+    def check(text: str) -> str:
+        try:
+            parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return text
+    return check
