@@ -7,6 +7,7 @@ Servers run as real processes over the suite's Redis and SQL, embedded and real 
 import asyncio
 import contextlib
 import logging
+import re
 import shutil
 import time
 
@@ -424,3 +425,29 @@ def test_nothing_is_left_in_redis_or_the_database_after_a_shop(suite_redis_sql):
     assert shop.keys() == []
     with contextlib.closing(connect(database_url())) as conn, pytest.raises(Exception):
         conn.execute(f"select 1 from {table_names(shop.tables)[0]}")
+
+
+# Workers ---------------------------------------------------------------------------------------
+
+def test_two_workers_share_the_one_redis_found_before_they_start(shop, monkeypatch):
+    """No Redis configured and no --redis-url: `prepare` starts one embedded Redis in the serving
+    process and hands its URL to both workers, so a page one worker cached is a hit on the
+    other; that Redis stops with the server."""
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.delenv("BACKENDLAB_SHARED_REDIS_URL", raising=False)
+    seen: dict[int, dict] = {}
+
+    def both_workers_served_the_page() -> bool:
+        httpx.get(server.url + BOOKS, headers={"connection": "close"})
+        counts = httpx.get(server.url + "/stats", headers={"connection": "close"}).json()
+        seen[counts["pid"]] = counts
+        return len(seen) == 2 and all(c["hits"] + c["misses"] for c in seen.values())
+
+    with start_server("caching", workers=2, tables=shop.tables, namespace=shop.namespace,
+                      database_url=database_url(), query_delay=0.0) as server:
+        wait_until(both_workers_served_the_page, timeout=30)
+        output = server.process.output()
+    assert sum(c["misses"] for c in seen.values()) == 1, seen
+    (url,) = re.findall(r"caching: cache in Redis at (redis://\S+)", output)
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    wait_until(lambda: not processes.port_open("127.0.0.1", port))

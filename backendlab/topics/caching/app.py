@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import re
 from typing import TYPE_CHECKING
 
@@ -169,8 +170,9 @@ class App:
         return self._answer(request, body, how, f"private, max-age={int(self.ttl)}", vary="X-User")
 
     async def health(self, _request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "ok", "pid": os.getpid()})
 
     async def stats(self, _request: Request) -> Response:
+        """This worker's counts (each worker counts its own), with its pid to tell them apart."""
         return JSONResponse({"db_reads": self.catalog.reads, "db_writes": self.catalog.writes,
-                             **self.cache.state()})
+                             **self.cache.state(), "pid": os.getpid()})
