@@ -16,6 +16,7 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 
 from backendlab import processes, servers
+from backendlab.servers import flags
 from backendlab.servers.errors import Rejected, handlers
 
 ROUTES = {"GET /refuse": "a refusal", "GET /crash": ""}
@@ -166,7 +167,15 @@ def test_every_server_is_in_these_tests():
     assert set(REFUSALS) | {"notifications"} == set(servers.SERVERS)
 
 
-# Bad options ------------------------------------------------------------------------------------
+# Options ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["eventloop", "ratelimit", "uploads"])
+def test_the_defaults_are_written_once_in_the_options_dataclass(name):
+    options_class = servers.module(name).Options
+    parsed = vars(servers.parser_for(name).parse_args([]))
+    assert flags.from_options(options_class, parsed) == options_class()
+
+
 
 BAD_OPTIONS = [
     ("eventloop", ["--max-bytes", "lots"], "--max-bytes: expected a whole number of at least 1, "

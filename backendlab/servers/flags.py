@@ -37,18 +37,18 @@ def add_flags(parser: argparse.ArgumentParser, options_class, only: tuple[str, .
         if only and field.name not in only:
             continue
         flag = field.metadata.get(_FLAG, {})
-        name = "--" + field.name.replace("_", "-")
-        shown = field.default not in (dataclasses.MISSING, None, "", False, True)
-        help = f"{flag.get('help', '')} (default: {field.default})" if shown else flag.get("help")
-        if field.default is dataclasses.MISSING:
-            parser.add_argument(name, required=True, type=flag.get("type"),
-                                choices=flag.get("choices"), help=help)
-        elif isinstance(field.default, bool):
-            action = argparse.BooleanOptionalAction if field.default else "store_true"
-            parser.add_argument(name, action=action, default=field.default, help=help)
+        name, default = "--" + field.name.replace("_", "-"), field.default
+        if isinstance(default, bool):
+            action = argparse.BooleanOptionalAction if default else "store_true"
+            parser.add_argument(name, action=action, default=default, help=flag.get("help"))
+            continue
+        checks = {"type": flag.get("type"), "choices": flag.get("choices")}
+        if default is dataclasses.MISSING:
+            parser.add_argument(name, required=True, help=flag.get("help"), **checks)
         else:
-            parser.add_argument(name, type=flag.get("type"), choices=flag.get("choices"),
-                                default=field.default, help=help)
+            shown = f" (default: {default})" if default not in (None, "") else ""
+            parser.add_argument(name, default=default, help=flag.get("help", "") + shown,
+                                **checks)
 
 
 def from_options(options_class, opts: dict | None = None):
@@ -63,34 +63,32 @@ def _refuse(expected: str, text: str):
     return argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
 
 
-def whole_number(minimum: int = 0) -> Callable[[str], int]:
-    """An argparse type: an integer of at least `minimum`."""
-    expected = f"a whole number of at least {minimum}"
-
-    def parse(text: str) -> int:
+def _bounded(convert: Callable[[str], float], expected: str,
+             accept: Callable[[float], bool]) -> Callable[[str], float]:
+    """An argparse type: `convert(text)` when it converts and `accept`s the value, else one line
+    saying what was `expected`."""
+    def parse(text: str):
         try:
-            value = int(text)
+            value = convert(text)
         except ValueError:
             raise _refuse(expected, text) from None
-        if value < minimum:
+        if not accept(value):
             raise _refuse(expected, text)
         return value
     return parse
+
+
+def whole_number(minimum: int = 0) -> Callable[[str], int]:
+    """An argparse type: an integer of at least `minimum`."""
+    return _bounded(int, f"a whole number of at least {minimum}", lambda value: value >= minimum)
 
 
 def number(minimum: float = 0, *, above: bool = False) -> Callable[[str], float]:
-    """An argparse type: a number of at least `minimum` (or, with `above`, more than it)."""
-    expected = f"a number {'above' if above else 'of at least'} {minimum:g}"
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise _refuse(expected, text) from None
-        if value < minimum or (above and value == minimum) or value != value:
-            raise _refuse(expected, text)
-        return value
-    return parse
+    """An argparse type: a number of at least `minimum` (or, with `above`, more than it); NaN
+    is neither."""
+    if above:
+        return _bounded(float, f"a number above {minimum:g}", lambda value: value > minimum)
+    return _bounded(float, f"a number of at least {minimum:g}", lambda value: value >= minimum)
 
 
 def host_port(text: str) -> str:
