@@ -114,7 +114,7 @@ class App:
             raise Rejected(400, f"category is required: one of {', '.join(CATEGORIES)}")
         if category not in CATEGORIES:
             raise Rejected(404, f"unknown category {category[:40]!r}; use one of "
-                                  f"{', '.join(CATEGORIES)}")
+                                f"{', '.join(CATEGORIES)}")
         page, size = self._page(request)
         version = 0
         if self.invalidation == "version":

@@ -196,7 +196,7 @@ class ChunkParser:
         self._carry = text[cut:]
         if len(self._carry) > self._max_record:
             raise Rejected(400, f"a record is longer than {self._max_record} characters "
-                               "(an unclosed quote?)")
+                                "(an unclosed quote?)")
 
     def close(self) -> dict:
         self._parse(self._carry + self._decode(b"", final=True))

@@ -23,7 +23,8 @@ authentication, which is not this lesson).
 Limits are enforced while the body streams: 413 for a file, field or part count over its limit,
 415 for a type that is not allowed or does not match its bytes, 400 for a broken body, 408 when
 the client stalls. Nothing of a refused request stays on disk or in S3. The upload folder (a temp
-folder by default) and a bucket made by this run are removed when the server stops.
+folder by default) and a bucket made by this run are removed when the server stops. It runs with
+one worker only (--workers 2 is refused): its links, tickets and owners live in that worker.
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ from backendlab.topics.uploads.names import display_name, stored_name
 from backendlab.topics.uploads.sinks import FileSink, MemorySink, S3Sink
 
 MODES = ("stream", "memory", "spooled")
+# A link's signing secret, the presign tickets and the stored files' owners live in one worker's
+# memory: another worker would refuse that worker's links and tickets.
+SINGLE_WORKER = True
 USER = re.compile(r"[A-Za-z0-9_-]{1,32}")
 ROUTES = {"GET /health": "", "GET /stats": "", "POST /upload": "multipart, X-User",
           "GET /local/{id}/link": "a signed link", "GET /local/{id}": "the file",
