@@ -169,6 +169,13 @@ def test_every_server_is_in_these_tests():
 
 # Options ----------------------------------------------------------------------------------------
 
+def test_a_switch_is_said_either_way():
+    parser = servers.parser_for("notifications")
+    required = ["--topic", "t", "--smtp", "h:1"]
+    assert parser.parse_args(required).jitter is True
+    assert parser.parse_args([*required, "--no-jitter"]).jitter is False
+
+
 @pytest.mark.parametrize("name", ["eventloop", "ratelimit", "uploads"])
 def test_the_defaults_are_written_once_in_the_options_dataclass(name):
     options_class = servers.module(name).Options

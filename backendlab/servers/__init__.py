@@ -184,7 +184,7 @@ def start_server(name: str, *, workers: int = 1, ready_path: str = "/health",
     for key, value in options.items():
         flag = "--" + key.replace("_", "-")
         if isinstance(value, bool):
-            argv += [flag] if value else []
+            argv += [flag if value else "--no-" + flag.removeprefix("--")]
         else:
             argv += [flag, str(value)]
     proc = processes.start(f"server-{name}", argv, port=port).wait_for_port(timeout)

@@ -24,7 +24,7 @@ _FLAG = "backendlab.flag"
 def option(default=dataclasses.MISSING, help: str = "", *, parse: Callable | None = None,
            choices=None):
     """A dataclass field that is also a command-line flag; no default means the flag is required.
-    A bool default of False is a switch (`--seed`); True gets its `--no-` form (`--no-jitter`)."""
+    A bool is a switch with its `--no-` form (`--seed`, `--no-seed`)."""
     flag = {"help": help, "type": parse, "choices": choices}
     if default is dataclasses.MISSING:
         return dataclasses.field(metadata={_FLAG: flag})
@@ -38,9 +38,9 @@ def add_flags(parser: argparse.ArgumentParser, options_class, only: tuple[str, .
             continue
         flag = field.metadata.get(_FLAG, {})
         name, default = "--" + field.name.replace("_", "-"), field.default
-        if isinstance(default, bool):
-            action = argparse.BooleanOptionalAction if default else "store_true"
-            parser.add_argument(name, action=action, default=default, help=flag.get("help"))
+        if isinstance(default, bool):  # --seed and --no-seed: `start_server` can say either
+            parser.add_argument(name, action=argparse.BooleanOptionalAction, default=default,
+                                help=flag.get("help"))
             continue
         checks = {"type": flag.get("type"), "choices": flag.get("choices")}
         if default is dataclasses.MISSING:
