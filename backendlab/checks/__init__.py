@@ -14,12 +14,12 @@ import html
 import inspect
 import sys
 import textwrap
-import traceback
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from backendlab import marks
+from backendlab.describe import describe_error, one_line as _one_line
 from backendlab.processes import ProcessFailed
 from backendlab.servers import start_server
 
@@ -88,21 +88,6 @@ class Report:
         if not self.passed:
             raise AssertionError(str(self))
         return self
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-def describe_error(exc: BaseException, fn: Callable | None = None) -> str:
-    """One line naming an exception and, when it came from `fn`, the line of `fn` that raised it."""
-    text = type(exc).__name__ + (f": {_one_line(str(exc))}" if str(exc) else "")
-    code = getattr(fn, "__code__", None)
-    lines = [line for frame, line in traceback.walk_tb(exc.__traceback__)
-             if code is not None and frame.f_code.co_filename == code.co_filename]
-    if lines:
-        text += f" (line {lines[-1] - code.co_firstlineno + 1} of {fn.__name__})"
-    return text
 
 
 def select(suite: list[Check], only: list[str] | None) -> list[Check]:

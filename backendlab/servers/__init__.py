@@ -7,7 +7,13 @@ options with `options()`). It may also define `prepare(options) -> options` (run
 workers start, e.g. to find a service they share), `UVICORN_OPTIONS` (extra `uvicorn.run`
 arguments) and `SINGLE_WORKER = True` (its state lives in one process's memory, so more than one
 worker is refused). It may define `ROUTES`, {"METHOD /path": "a short note"}: `serve` prints them
-with the URL at start, `json_http_errors` names them in a 404, and `index` answers them on `GET /`.
+with the URL at start, `errors.handlers` names them in a 404 or 405, and `index` answers them on
+`GET /`.
+
+The kit gives every server the same parts: `flags` (an options dataclass: the flags, their
+defaults and validators, read back by `create_app`), `errors` (`Rejected`, the exception handlers
+and the one JSON error body) and `shared_service` (a service found once in `prepare`, so that
+every worker uses the same one).
 A learner runs one from a shell with `backendlab serve NAME --port N [options]`; a
 notebook with `start_server(NAME, ...)`.
 """
@@ -57,6 +63,21 @@ def check_workers(name: str, workers: int) -> None:
                          f"process's memory): run it with 1 worker, not {workers}")
 
 
+def shared_service(find: Callable[[], str], says: str) -> str:
+    """The address `find()` resolves (`backendlab.services.redis_url`, say), for `prepare` to
+    hand to every worker: found once, before they start, they share one service instead of each
+    starting an embedded one. `says` is printed with the address ('caching: cache in Redis at');
+    a configured service that does not answer stops the server with its one-line fix."""
+    from backendlab.services import ServiceUnavailable
+
+    try:
+        address = find()
+    except ServiceUnavailable as exc:
+        raise SystemExit(f"error: {exc}") from None
+    print(f"{says} {address}", file=sys.stderr)
+    return address
+
+
 def describe_routes(routes: dict[str, str]) -> str:
     """The routes on one line, each with its note: 'GET /api/data (limited), GET /health (...)'."""
     return ", ".join(f"{route} ({note})" if note else route for route, note in routes.items())
@@ -80,33 +101,22 @@ def index(routes: dict[str, str], **facts):
     return Route("/", answer)
 
 
-def json_http_errors(routes: dict[str, str]):
-    """A Starlette exception handler answering 404, 405 (and any other HTTPException) as JSON
-    that names `routes`, for an API whose every other answer is JSON too."""
-    from starlette.responses import JSONResponse  # here: notebooks import this module too
+class _OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage error is one line (what is wrong, where to read more),
+    not the whole usage block above it."""
 
-    async def http_error(request, exc):
-        message = {404: f"no route {request.method} {request.url.path}",
-                   405: f"{request.method} is not allowed on {request.url.path}"}.get(
-            exc.status_code, str(exc.detail))
-        return JSONResponse({"error": f"{message}; routes: {describe_routes(routes)}"},
-                            status_code=exc.status_code, headers=exc.headers)
-    return http_error
-
-
-async def client_gone(_request, _exc):
-    """Exception handler for Starlette's ClientDisconnect: the client left mid-body and reads no
-    answer, so a bare 400 ends the request instead of a 500 with a traceback."""
-    from starlette.responses import Response
-
-    return Response(status_code=400)
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (options: {self.prog} --help)\n")
 
 
 def parser_for(name: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"backendlab serve {name}",
-                                     description=(module(name).__doc__ or "").strip())
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--workers", type=int, default=1,
+    """The command line of `serve NAME`: the port and workers, then the server's own options."""
+    from backendlab.servers.flags import whole_number
+
+    parser = _OneLineParser(prog=f"backendlab serve {name}",
+                            description=(module(name).__doc__ or "").strip())
+    parser.add_argument("--port", type=whole_number(1), default=8000)
+    parser.add_argument("--workers", type=whole_number(1), default=1,
                         help="uvicorn worker processes sharing the port")
     module(name).add_arguments(parser)
     return parser
@@ -174,7 +184,7 @@ def start_server(name: str, *, workers: int = 1, ready_path: str = "/health",
     for key, value in options.items():
         flag = "--" + key.replace("_", "-")
         if isinstance(value, bool):
-            argv += [flag] if value else []
+            argv += [flag if value else "--no-" + flag.removeprefix("--")]
         else:
             argv += [flag, str(value)]
     proc = processes.start(f"server-{name}", argv, port=port).wait_for_port(timeout)

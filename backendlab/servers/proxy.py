@@ -9,17 +9,18 @@ gets the client a 502 with a JSON message.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import itertools
+from dataclasses import dataclass
 
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
-from backendlab import servers
+from backendlab.servers.errors import Rejected, handlers
+from backendlab.servers.flags import add_flags, checked, from_options, option
 
 HOP_HEADERS = {"connection", "content-length", "transfer-encoding", "keep-alive", "host",
                "content-encoding"}
@@ -32,14 +33,20 @@ def upstreams(text: str) -> list[str]:
     urls = [u.strip().rstrip("/") for u in text.split(",") if u.strip()]
     bad = [u for u in urls if not u.startswith(("http://", "https://"))]
     if not urls or bad:
-        raise argparse.ArgumentTypeError(
-            f"--upstream takes comma-separated http:// URLs, got {text!r}")
+        raise ValueError(f"--upstream takes comma-separated http:// URLs, got {text!r}")
     return urls
 
 
+@dataclass(frozen=True)
+class Options:
+    """Where the proxy forwards to."""
+
+    upstream: str = option(help="comma-separated URLs of the instances to forward to",
+                           parse=checked(upstreams))
+
+
 def add_arguments(parser) -> None:
-    parser.add_argument("--upstream", type=lambda text: ",".join(upstreams(text)), required=True,
-                        help="comma-separated URLs of the instances to forward to")
+    add_flags(parser, Options)
 
 
 class RoundRobinProxy:
@@ -65,14 +72,13 @@ class RoundRobinProxy:
             answer = await self.http.request(request.method, url, params=request.query_params,
                                              headers=headers, content=await request.body())
         except httpx.HTTPError as exc:
-            return JSONResponse({"error": f"upstream {url} failed: {type(exc).__name__}"},
-                                status_code=502)
+            raise Rejected(502, f"upstream {url} failed: {type(exc).__name__}") from None
         kept = {k: v for k, v in answer.headers.items() if k not in HOP_HEADERS}
         return Response(answer.content, status_code=answer.status_code, headers=kept)
 
 
 def create_app() -> Starlette:
-    proxy = RoundRobinProxy(upstreams(servers.options()["upstream"]))
+    proxy = RoundRobinProxy(upstreams(from_options(Options).upstream))
     return Starlette(routes=[Route("/{path:path}", proxy.forward,
                                    methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])],
-                     lifespan=proxy.lifespan)
+                     lifespan=proxy.lifespan, exception_handlers=handlers(ROUTES))

@@ -7,6 +7,7 @@ Servers run as real processes over the suite's Redis and SQL, embedded and real 
 import asyncio
 import contextlib
 import logging
+import re
 import shutil
 import time
 
@@ -18,7 +19,8 @@ from backendlab import processes
 from backendlab.topics.caching.experiments.outage import own_redis
 from backendlab.topics.caching.experiments.shop import Shop
 from backendlab.servers import start_server
-from backendlab.topics.caching.app import BadRequest, not_modified, whole_number
+from backendlab.servers.errors import Rejected
+from backendlab.topics.caching.app import not_modified, whole_number
 from backendlab.topics.caching.aside import CacheAside
 from backendlab.topics.caching.products import connect, table_names
 from backendlab.topics.caching.keys import KeyScheme
@@ -66,7 +68,7 @@ def test_whole_number_accepts_bounded_integers(query, expected):
     ("page=", "page must be a whole number"),
 ])
 def test_whole_number_refuses_anything_else_with_400(query, message):
-    with pytest.raises(BadRequest) as caught:
+    with pytest.raises(Rejected) as caught:
         whole_number(request_with(query), "page", 1, 1, 100)
     assert caught.value.status == 400 and caught.value.message.startswith(message)
 
@@ -299,7 +301,7 @@ BAD_GETS = [
     ("/products?category=books&page=" + "9" * 40, {}, 400, "page must be a whole number"),
     ("/me/orders", {}, 401, "say who you are in the X-User header"),
     ("/me/orders", {"X-User": "alice:admin"}, 401, "say who you are in the X-User header"),
-    ("/nothing-here", {}, 404, "Not Found"),
+    ("/nothing-here", {}, 404, "no route GET /nothing-here; routes: GET /health, GET /stats"),
 ]
 
 
@@ -320,7 +322,7 @@ BAD_WRITES = [
     ("1001", b'{"price": 1, "pad": "' + b"x" * 5000 + b'"}', 413, "send at most 4096 bytes"),
     ("999999", b'{"price": 1}', 404, "no product 999999"),
     ("9" * 30, b'{"price": 1}', 404, "no product 9999"),
-    ("abc", b'{"price": 1}', 404, "Not Found"),
+    ("abc", b'{"price": 1}', 404, "no route PUT /products/abc; routes: GET /health"),
 ]
 
 
@@ -333,9 +335,11 @@ def test_bad_writes_get_a_4xx_with_a_json_message_and_change_nothing(api, pid, b
     assert stats(api)["db_writes"] - before == (1 if pid == "999999" else 0)
 
 
-def test_a_wrong_method_is_a_json_405(api):
+def test_a_wrong_method_is_a_json_405_naming_the_routes(api):
     answer = httpx.post(api.url + "/products/1001", json={"price": 1})
-    assert answer.status_code == 405 and answer.json() == {"error": "Method Not Allowed"}
+    assert answer.status_code == 405
+    assert answer.json()["error"].startswith("POST is not allowed on /products/1001; routes: ")
+    assert 'PUT /products/{id} ({"price": n})' in answer.json()["error"]
 
 
 def test_in_process_and_no_cache_modes(shop):
@@ -421,3 +425,29 @@ def test_nothing_is_left_in_redis_or_the_database_after_a_shop(suite_redis_sql):
     assert shop.keys() == []
     with contextlib.closing(connect(database_url())) as conn, pytest.raises(Exception):
         conn.execute(f"select 1 from {table_names(shop.tables)[0]}")
+
+
+# Workers ---------------------------------------------------------------------------------------
+
+def test_two_workers_share_the_one_redis_found_before_they_start(shop, monkeypatch):
+    """No Redis configured and no --redis-url: `prepare` starts one embedded Redis in the serving
+    process and hands its URL to both workers, so a page one worker cached is a hit on the
+    other; that Redis stops with the server."""
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.delenv("BACKENDLAB_SHARED_REDIS_URL", raising=False)
+    seen: dict[int, dict] = {}
+
+    def both_workers_served_the_page() -> bool:
+        httpx.get(server.url + BOOKS, headers={"connection": "close"})
+        counts = httpx.get(server.url + "/stats", headers={"connection": "close"}).json()
+        seen[counts["pid"]] = counts
+        return len(seen) == 2 and all(c["hits"] + c["misses"] for c in seen.values())
+
+    with start_server("caching", workers=2, tables=shop.tables, namespace=shop.namespace,
+                      database_url=database_url(), query_delay=0.0) as server:
+        wait_until(both_workers_served_the_page, timeout=30)
+        output = server.process.output()
+    assert sum(c["misses"] for c in seen.values()) == 1, seen
+    (url,) = re.findall(r"caching: cache in Redis at (redis://\S+)", output)
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    wait_until(lambda: not processes.port_open("127.0.0.1", port))

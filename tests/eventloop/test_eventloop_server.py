@@ -12,7 +12,8 @@ import pytest
 from backendlab import datasets
 from backendlab.servers import start_server
 from backendlab.topics.eventloop import server as eventloop
-from backendlab.topics.eventloop.server import ChunkParser, RecordBoundary, Refused, parse_text
+from backendlab.servers.errors import Rejected
+from backendlab.topics.eventloop.server import ChunkParser, RecordBoundary, parse_text
 
 CSV = {"content-type": "text/csv"}
 
@@ -60,7 +61,7 @@ def test_an_unclosed_quote_is_refused_without_rescanning_the_carry():
     parser.feed(b'a,b\n1,"x\n')
     line = b"2,3\n" * 16_000
     started = time.perf_counter()
-    with pytest.raises(Refused, match="longer than"):
+    with pytest.raises(Rejected, match="longer than"):
         for _ in range(20):
             parser.feed(line)
     assert time.perf_counter() - started < 1.0, "each chunk must be scanned once, not the whole carry"
@@ -79,7 +80,7 @@ def test_blank_lines_are_skipped_and_short_rows_are_malformed():
 def test_invalid_utf8_split_across_chunks_is_a_400():
     parser = ChunkParser()
     parser.feed(b"a,b\n1,\xe2\x82")
-    with pytest.raises(Refused) as caught:
+    with pytest.raises(Rejected) as caught:
         parser.feed(b"x\n")
     assert caught.value.status == 400
 
@@ -87,15 +88,15 @@ def test_invalid_utf8_split_across_chunks_is_a_400():
 def test_unclosed_quote_is_refused_not_buffered_forever():
     parser = ChunkParser(max_record=1000)
     parser.feed(b'a,b\n1,"x\n')
-    with pytest.raises(Refused, match="unclosed quote"):
+    with pytest.raises(Rejected, match="unclosed quote"):
         for _ in range(100):
             parser.feed(b"x\n" * 50)
 
 
-def test_refused_survives_pickling_across_a_process_pool():
+def test_rejected_survives_pickling_across_a_process_pool():
     import pickle
 
-    copy = pickle.loads(pickle.dumps(Refused(413, "too big", {"X": "1"})))
+    copy = pickle.loads(pickle.dumps(Rejected(413, "too big", {"X": "1"})))
     assert (copy.status, copy.message, copy.headers) == (413, "too big", {"X": "1"})
 
 

@@ -276,7 +276,8 @@ def test_the_suite_broker_is_used_when_no_bootstrap_is_given(broker, other_topic
 
 @pytest.mark.parametrize("args, message", [
     (["--topic", "t", "--smtp", "no-port"], "expected HOST:PORT, got 'no-port'"),
-    (["--topic", "t", "--smtp", "h:1", "--max-attempts", "0"], "0 must be at least 1"),
+    (["--topic", "t", "--smtp", "h:1", "--max-attempts", "0"],
+     "--max-attempts: expected a whole number of at least 1, got '0'"),
     (["--topic", "bad name!", "--smtp", "h:1"], "not a legal Kafka topic name"),
     (["--smtp", "h:1"], "the following arguments are required: --topic"),
 ])

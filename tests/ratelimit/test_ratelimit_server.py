@@ -129,10 +129,10 @@ def test_a_block_outlasts_the_window_and_then_ends():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--points", "0"], "--points: 0 must be at least 1"),
-    (["--points", "ten"], "--points: 'ten' is not a int"),
-    (["--duration", "0"], "--duration: 0 must be above 0"),
-    (["--block", "-1"], "--block: -1 must be at least 0"),
+    (["--points", "0"], "--points: expected a whole number of at least 1, got '0'"),
+    (["--points", "ten"], "--points: expected a whole number of at least 1, got 'ten'"),
+    (["--duration", "0"], "--duration: expected a number above 0, got '0'"),
+    (["--block", "-1"], "--block: expected a number of at least 0, got '-1'"),
     (["--algorithm", "leaky"], "--algorithm: invalid choice: 'leaky'"),
     (["--plans", "free=5"], "--plans: bad plan 'free=5': write name:points"),
     (["--trusted-proxies", "my-proxy"], "--trusted-proxies: bad proxy address 'my-proxy'"),

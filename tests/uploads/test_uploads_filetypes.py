@@ -2,7 +2,7 @@
 
 import pytest
 
-from backendlab.topics.uploads.errors import Rejected
+from backendlab.servers.errors import Rejected
 from backendlab.topics.uploads.filetypes import (check_content_type, check_magic, checker, media_type,
                                                  sniff)
 from backendlab.topics.uploads.forms import SAMPLES, png

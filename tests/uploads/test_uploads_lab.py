@@ -14,7 +14,7 @@ from python_multipart.multipart import parse_options_header
 
 from backendlab.topics.uploads import checks as lab02
 from backendlab.topics.uploads.filetypes import check_content_type
-from backendlab.topics.uploads.errors import Rejected
+from backendlab.servers.errors import Rejected
 from backendlab.topics.uploads.multipart import MultipartReader
 from backendlab.topics.uploads.names import stored_name
 from backendlab.topics.uploads.sinks import FileSink, MemorySink

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from backendlab.topics.uploads import forms
-from backendlab.topics.uploads.errors import Rejected
+from backendlab.servers.errors import Rejected
 from backendlab.topics.uploads.filetypes import check_content_type
 from backendlab.topics.uploads.forms import Part, encode
 from backendlab.topics.uploads.limits import Limits, timed_receive

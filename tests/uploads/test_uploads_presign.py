@@ -10,7 +10,7 @@ from backendlab.topics.uploads.experiments import s3_enforcement, s3_is_emulated
 from backendlab.services.s3 import s3_client
 from backendlab.services.sql import database_url
 from backendlab.topics.uploads import forms, presign
-from backendlab.topics.uploads.errors import Rejected
+from backendlab.servers.errors import Rejected
 from backendlab.topics.uploads.metadata import FileTable
 
 

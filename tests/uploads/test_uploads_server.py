@@ -10,7 +10,8 @@ import pytest
 
 from backendlab import processes
 from backendlab.topics.uploads.experiments import direct_upload, upload_server
-from backendlab.topics.uploads.server import App
+from backendlab.topics.uploads.limits import Limits
+from backendlab.topics.uploads.server import App, Options
 from backendlab.servers import start_server
 from backendlab.services.s3 import s3_client
 from backendlab.topics.uploads import forms
@@ -342,7 +343,7 @@ def test_closing_runs_every_cleanup_step_when_one_fails(tmp_path):
         def drop(self):
             Table.dropped = True
 
-    app = App({})
+    app = App(Options(), Limits())
     (app.folder / "left.png").write_bytes(PNG)
     app._s3, app.bucket, app._table = BrokenS3(), "b", Table()
     with pytest.raises(ConnectionError, match="S3 is gone"):

@@ -4,7 +4,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from backendlab.topics.uploads.errors import Rejected
+from backendlab.servers.errors import Rejected
 from backendlab.topics.uploads.signing import signed_url, verify
 
 SECRET = b"k" * 32

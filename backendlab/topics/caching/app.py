@@ -5,29 +5,26 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import re
+from typing import TYPE_CHECKING
 
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from backendlab.servers.errors import Rejected
 from backendlab.topics.caching.aside import CacheAside
 from backendlab.topics.caching.products import (CATEGORIES, MAX_ID, Catalog, connect, create_tables,
                                                 drop_tables)
 from backendlab.topics.caching.keys import KeyScheme
 from backendlab.topics.caching.stores import MemoryStore, RedisStore
 
+if TYPE_CHECKING:  # the server module imports this one
+    from backendlab.topics.caching.server import Options
+
 MAX_PAGE = 100_000
 MAX_BODY = 4096
 USER = re.compile(r"[A-Za-z0-9_-]{1,40}")
-
-
-class BadRequest(Exception):
-    """A request answered with a 4xx status and a JSON message."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status, self.message = status, message
 
 
 def whole_number(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -36,10 +33,10 @@ def whole_number(request: Request, name: str, default: int, low: int, high: int)
     if raw is None:
         return default
     if not re.fullmatch(r"\s*\d{1,9}\s*", raw):
-        raise BadRequest(400, f"{name} must be a whole number from {low} to {high}, got {raw!r}")
+        raise Rejected(400, f"{name} must be a whole number from {low} to {high}, got {raw!r}")
     value = int(raw)
     if not low <= value <= high:
-        raise BadRequest(400, f"{name} must be from {low} to {high}, got {value}")
+        raise Rejected(400, f"{name} must be from {low} to {high}, got {value}")
     return value
 
 
@@ -60,34 +57,27 @@ def raw_target(request: Request) -> str:
     return request.url.path + (f"?{query}" if query else "")
 
 
-def _suite_url(name: str) -> str:
-    """The suite's `redis_url()` or `database_url()`, for a server started without that option."""
-    from backendlab import services
-
-    return getattr(services, name)()
-
-
 class App:
     """The server's state (catalog, cache, counters) and its request handlers."""
 
-    def __init__(self, opts: dict):
-        self.ttl = opts.get("ttl", 30.0)
-        self.invalidation = opts.get("invalidation", "delete")
-        self.max_size = opts.get("max_page_size", 100)
-        self.tables, self.seed = opts["tables"], opts.get("seed", False)
-        self.database_url = opts.get("database_url") or _suite_url("database_url")
-        delay = opts.get("query_delay", 0.05)
-        self.catalog = Catalog(self.database_url, self.tables, delay)
-        self.keys = KeyScheme(opts["namespace"], opts.get("key_scheme", "designed"))
+    def __init__(self, options: Options):
+        """`options` name their services: `prepare` resolved them once, for every worker."""
+        self.ttl = options.ttl
+        self.invalidation = options.invalidation
+        self.max_size = options.max_page_size
+        self.tables, self.seed = options.tables, options.seed
+        self.database_url = options.database_url
+        self.catalog = Catalog(self.database_url, self.tables, options.query_delay)
+        self.keys = KeyScheme(options.namespace, options.key_scheme)
         store = None
-        if opts.get("cache", "redis") == "redis":
-            store = RedisStore(opts.get("redis_url") or _suite_url("redis_url"))
-        elif opts.get("cache") == "memory":
+        if options.cache == "redis":
+            store = RedisStore(options.redis_url)
+        elif options.cache == "memory":
             store = MemoryStore(self.ttl)
-        self.cache = CacheAside(store, self.ttl, opts.get("jitter", 0.0),
-                                single_flight=opts.get("stampede", "none") == "lock",
-                                retry_after=opts.get("redis_retry", 0.5),
-                                lock_ttl=max(2.0, 20 * delay))
+        self.cache = CacheAside(store, self.ttl, options.jitter,
+                                single_flight=options.stampede == "lock",
+                                retry_after=options.redis_retry,
+                                lock_ttl=max(2.0, 20 * options.query_delay))
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _app):
@@ -121,10 +111,10 @@ class App:
     async def products(self, request: Request) -> Response:
         category = request.query_params.get("category", "").strip().lower()
         if not category:
-            raise BadRequest(400, f"category is required: one of {', '.join(CATEGORIES)}")
+            raise Rejected(400, f"category is required: one of {', '.join(CATEGORIES)}")
         if category not in CATEGORIES:
-            raise BadRequest(404, f"unknown category {category[:40]!r}; use one of "
-                                  f"{', '.join(CATEGORIES)}")
+            raise Rejected(404, f"unknown category {category[:40]!r}; use one of "
+                                f"{', '.join(CATEGORIES)}")
         page, size = self._page(request)
         version = 0
         if self.invalidation == "version":
@@ -142,22 +132,22 @@ class App:
     async def _price(self, request: Request) -> float:
         body = await request.body()
         if len(body) > MAX_BODY:
-            raise BadRequest(413, f"send at most {MAX_BODY} bytes, like {{\"price\": 12.5}}")
+            raise Rejected(413, f"send at most {MAX_BODY} bytes, like {{\"price\": 12.5}}")
         try:
             price = json.loads(body)["price"]
         except (ValueError, KeyError, TypeError):
-            raise BadRequest(400, 'send JSON like {"price": 12.5}') from None
+            raise Rejected(400, 'send JSON like {"price": 12.5}') from None
         if isinstance(price, bool) or not isinstance(price, (int, float)) or not 0 <= price < 1e9:
-            raise BadRequest(422, f"price must be a number from 0 to 1e9, got {price!r}")
+            raise Rejected(422, f"price must be a number from 0 to 1e9, got {price!r}")
         return float(price)
 
     async def update_product(self, request: Request) -> Response:
         product_id = request.path_params["product_id"]
         if product_id > MAX_ID:
-            raise BadRequest(404, f"no product {product_id}")
+            raise Rejected(404, f"no product {product_id}")
         changed = await self.catalog.set_price(product_id, await self._price(request))
         if changed is None:
-            raise BadRequest(404, f"no product {product_id}")
+            raise Rejected(404, f"no product {product_id}")
         category, version = changed
         if self.invalidation == "delete":
             await self.cache.drop_tag(self.keys.tag(category))
@@ -168,7 +158,7 @@ class App:
     async def orders(self, request: Request) -> Response:
         user = request.headers.get("x-user", "").strip()
         if not USER.fullmatch(user):
-            raise BadRequest(401, "say who you are in the X-User header (letters, digits, - or _)")
+            raise Rejected(401, "say who you are in the X-User header (letters, digits, - or _)")
         page, size = self._page(request)
         key = self.keys.orders(raw_target(request), user, page, size)
 
@@ -180,23 +170,9 @@ class App:
         return self._answer(request, body, how, f"private, max-age={int(self.ttl)}", vary="X-User")
 
     async def health(self, _request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "ok", "pid": os.getpid()})
 
     async def stats(self, _request: Request) -> Response:
+        """This worker's counts (each worker counts its own), with its pid to tell them apart."""
         return JSONResponse({"db_reads": self.catalog.reads, "db_writes": self.catalog.writes,
-                             **self.cache.state()})
-
-
-async def bad_request(_request: Request, exc: BadRequest) -> Response:
-    return JSONResponse({"error": exc.message}, status_code=exc.status)
-
-
-async def http_error(_request: Request, exc: HTTPException) -> Response:
-    """Starlette's own refusals (no such route, wrong method) as JSON, like every other error."""
-    return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-
-
-async def server_error(_request: Request, exc: Exception) -> Response:
-    """Anything else (the database gone, a table missing) as a 500 with a one-line JSON message."""
-    first = (str(exc).strip().splitlines() or [""])[0][:200]
-    return JSONResponse({"error": f"internal error: {type(exc).__name__}: {first}"}, status_code=500)
+                             **self.cache.state(), "pid": os.getpid()})

@@ -22,47 +22,70 @@ creates the tables at start and drops them at exit.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
 from backendlab import servers
-from backendlab.topics.caching.app import App, BadRequest, bad_request, http_error, server_error
+from backendlab.servers.errors import handlers
+from backendlab.servers.flags import add_flags, from_options, number, option, whole_number
+from backendlab.topics.caching.app import App
 from backendlab.topics.caching.keys import SCHEMES
+
+ROUTES = {"GET /health": "", "GET /stats": "reads, writes, hits, misses",
+          "GET /products": "?category=&page=&page_size=", "PUT /products/{id}": '{"price": n}',
+          "GET /me/orders": "X-User, ?page=&page_size="}
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the server caches, where, and how; each a flag of `serve caching`."""
+
+    tables: str = option(help="prefix of the tables PREFIX_products and PREFIX_orders")
+    namespace: str = option(help="prefix of every cache key")
+    seed: bool = option(False, "create and fill the tables at start, drop them at exit")
+    redis_url: str = option("", "default: the suite's Redis, found once for every worker")
+    database_url: str = option("", "default: the suite's database, found once for every worker")
+    cache: str = option("redis", "Redis (shared), an in-process TTL cache, or no cache",
+                        choices=("redis", "memory", "none"))
+    key_scheme: str = option("designed", "how cache keys are built", choices=SCHEMES)
+    invalidation: str = option("delete", "on a write: nothing (wait for the TTL), delete the "
+                                         "keys, or bump a version",
+                               choices=("ttl", "delete", "version"))
+    stampede: str = option("none", "lock: one request loads a missing key, the others wait for "
+                                   "it", choices=("none", "lock"))
+    ttl: float = option(30.0, "seconds a cached page lives", parse=number(0, above=True))
+    jitter: float = option(0.0, "add up to this fraction of the TTL at random, so keys expire "
+                                "apart", parse=number(0))
+    query_delay: float = option(0.05, "seconds every read query takes (stands in for a slow "
+                                      "query)", parse=number(0))
+    max_page_size: int = option(100, "the largest page_size a client may ask for",
+                                parse=whole_number(1))
+    redis_retry: float = option(0.5, "after a Redis error, seconds before trying Redis again",
+                                parse=number(0))
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--tables", required=True,
-                        help="prefix of the tables PREFIX_products and PREFIX_orders")
-    parser.add_argument("--namespace", required=True, help="prefix of every cache key")
-    parser.add_argument("--seed", action="store_true",
-                        help="create and fill the tables at start, drop them at exit")
-    parser.add_argument("--redis-url", default="", help="default: the suite's Redis")
-    parser.add_argument("--database-url", default="", help="default: the suite's database")
-    parser.add_argument("--cache", choices=("redis", "memory", "none"), default="redis",
-                        help="Redis (shared), an in-process TTL cache, or no cache")
-    parser.add_argument("--key-scheme", choices=SCHEMES, default="designed",
-                        help="how cache keys are built")
-    parser.add_argument("--invalidation", choices=("ttl", "delete", "version"), default="delete",
-                        help="on a write: nothing (wait for the TTL), delete the keys, "
-                             "or bump a version")
-    parser.add_argument("--stampede", choices=("none", "lock"), default="none",
-                        help="lock: one request loads a missing key, the others wait for it")
-    parser.add_argument("--ttl", type=float, default=30.0, help="seconds a cached page lives")
-    parser.add_argument("--jitter", type=float, default=0.0,
-                        help="add up to this fraction of the TTL at random, so keys expire apart")
-    parser.add_argument("--query-delay", type=float, default=0.05,
-                        help="seconds every read query takes (stands in for a slow query)")
-    parser.add_argument("--max-page-size", type=int, default=100)
-    parser.add_argument("--redis-retry", type=float, default=0.5,
-                        help="after a Redis error, seconds before trying Redis again")
+    add_flags(parser, Options)
+
+
+def prepare(opts: dict) -> dict:
+    """Before the workers start: find the suite's database and (for --cache redis) its Redis
+    once, so every worker shares them (each would otherwise start an embedded one of its own)."""
+    from backendlab.services import database_url, redis_url
+
+    if not opts["database_url"]:
+        opts["database_url"] = servers.shared_service(database_url, "caching: products in")
+    if opts["cache"] == "redis" and not opts["redis_url"]:
+        opts["redis_url"] = servers.shared_service(redis_url, "caching: cache in Redis at")
+    return opts
 
 
 def create_app() -> Starlette:
     """The ASGI app, configured from the options the server was started with."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    app = App(servers.options())
+    app = App(from_options(Options))
     routes = [
         Route("/health", app.health),
         Route("/stats", app.stats),
@@ -70,6 +93,4 @@ def create_app() -> Starlette:
         Route("/products/{product_id:int}", app.update_product, methods=["PUT"]),
         Route("/me/orders", app.orders),
     ]
-    return Starlette(routes=routes, lifespan=app.lifespan,
-                     exception_handlers={BadRequest: bad_request, HTTPException: http_error,
-                                         Exception: server_error})
+    return Starlette(routes=routes, lifespan=app.lifespan, exception_handlers=handlers(ROUTES))

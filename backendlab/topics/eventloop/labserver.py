@@ -9,22 +9,30 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from backendlab.checks import describe_error
-from backendlab.servers import options
+from backendlab.describe import describe_error
+from backendlab.servers.errors import Rejected, handlers
+from backendlab.servers.flags import add_flags, from_options, option
 
 CSV_TYPES = {"text/csv", "application/csv"}
 ROUTES = {"GET /health": "", "POST /upload": "a text/csv body into your handler"}
 
 
+@dataclass(frozen=True)
+class Options:
+    """Which learner function the server runs."""
+
+    handler: str = option(help="FILE.py:NAME, an `async def NAME(chunks)` that returns a dict")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--handler", required=True,
-                        help="FILE.py:NAME, an `async def NAME(chunks)` that returns a dict")
+    add_flags(parser, Options)
 
 
 def load_handler(spec: str):
@@ -36,12 +44,8 @@ def load_handler(spec: str):
     return getattr(module, name)
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
-
-
 def create_app() -> Starlette:
-    handler = load_handler(options()["handler"])
+    handler = load_handler(from_options(Options).handler)
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"ok": True})
@@ -49,17 +53,20 @@ def create_app() -> Starlette:
     async def upload(request: Request) -> JSONResponse:
         content_type = request.headers.get("content-type", "")
         if content_type.split(";")[0].strip().lower() not in CSV_TYPES:
-            return _error(415, "send the CSV with Content-Type: text/csv "
-                               f"(got {content_type or 'none'!r})")
+            raise Rejected(415, "send the CSV with Content-Type: text/csv "
+                                f"(got {content_type or 'none'!r})")
         try:
             result = await handler(request.stream())
         except UnicodeDecodeError as exc:
-            return _error(400, f"the body is not valid UTF-8: {exc}")
+            raise Rejected(400, f"the body is not valid UTF-8: {exc}") from None
         except Exception as exc:
-            return _error(500, f"{handler.__name__} raised {describe_error(exc, handler)}")
+            raise Rejected(500, f"{handler.__name__} raised "
+                                f"{describe_error(exc, handler)}") from None
         try:
             return JSONResponse(result)
         except (TypeError, ValueError) as exc:
-            return _error(500, f"{handler.__name__} returned something JSON cannot encode: {exc}")
+            raise Rejected(500, f"{handler.__name__} returned something JSON cannot encode: "
+                                f"{exc}") from None
 
-    return Starlette(routes=[Route("/health", health), Route("/upload", upload, methods=["POST"])])
+    return Starlette(routes=[Route("/health", health), Route("/upload", upload, methods=["POST"])],
+                     exception_handlers=handlers(ROUTES))

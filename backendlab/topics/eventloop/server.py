@@ -29,14 +29,17 @@ import tempfile
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from pathlib import Path
 
 from starlette.applications import Starlette
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from backendlab import processes, servers
+from backendlab import processes
+from backendlab.servers.errors import Rejected, handlers
+from backendlab.servers.flags import add_flags, from_options, option, whole_number
 
 MAX_RECORD = 1_000_000
 UPLOAD_MODES = ("buffered", "streamed", "thread", "process")
@@ -46,30 +49,26 @@ ROUTES = {"GET /health": "slow when the loop is blocked", "GET /stats": "uploads
 POOL_NICENESS = 10  # pool processes yield the CPU to the event loop, so /health stays fast
 
 
+@dataclass(frozen=True)
+class Options:
+    """The server's limits and pool, each a flag of `serve eventloop`."""
+
+    max_bytes: int = option(200_000_000, "largest upload accepted; larger ones get 413",
+                            parse=whole_number(1))
+    max_concurrent: int = option(0, "uploads processed at once; more get 503 + Retry-After "
+                                    "(0: no limit)", parse=whole_number(0))
+    retry_after: int = option(1, "seconds a refused client is told to wait",
+                              parse=whole_number(0))
+    pool_workers: int = option(2, "processes in the parse pool (used by /upload/process and "
+                                  "/jobs)", parse=whole_number(1))
+    queue_size: int = option(16, "jobs that may wait in the queue; more get 503 + Retry-After",
+                             parse=whole_number(1))
+    spool_dir: str | None = option(None, "folder for spooled uploads (default: the system temp "
+                                         "folder)")
+
+
 def add_arguments(parser) -> None:
-    parser.add_argument("--max-bytes", type=int, default=200_000_000,
-                        help="largest upload accepted; larger ones get 413")
-    parser.add_argument("--max-concurrent", type=int, default=0,
-                        help="uploads processed at once; more get 503 + Retry-After (0: no limit)")
-    parser.add_argument("--retry-after", type=int, default=1,
-                        help="seconds a refused client is told to wait")
-    parser.add_argument("--pool-workers", type=int, default=2,
-                        help="processes in the parse pool (used by /upload/process and /jobs)")
-    parser.add_argument("--queue-size", type=int, default=16,
-                        help="jobs that may wait in the queue; more get 503 + Retry-After")
-    parser.add_argument("--spool-dir", default=None,
-                        help="folder for spooled uploads (default: the system temp folder)")
-
-
-class Refused(Exception):
-    """A request the server answers with an error status and a JSON message."""
-
-    def __init__(self, status: int, message: str, headers: dict | None = None):
-        super().__init__(message)
-        self.status, self.message, self.headers = status, message, headers or {}
-
-    def __reduce__(self):
-        return Refused, (self.status, self.message, self.headers)
+    add_flags(parser, Options)
 
 
 class CsvCounter:
@@ -99,7 +98,7 @@ def parse_text(text: str) -> dict:
     try:
         records = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as exc:
-        raise Refused(400, f"not a valid CSV: {exc}") from None
+        raise Rejected(400, f"not a valid CSV: {exc}") from None
     counter = CsvCounter()
     counter.add(records)
     return counter.result()
@@ -117,7 +116,7 @@ def parse_file(path: str) -> dict:
         with open(path, encoding="utf-8", newline="") as source:
             text = source.read()
     except UnicodeDecodeError as exc:
-        raise Refused(400, f"body is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        raise Rejected(400, f"body is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     return parse_text(text)
 
 
@@ -196,8 +195,8 @@ class ChunkParser:
         self._parse(text[:cut])
         self._carry = text[cut:]
         if len(self._carry) > self._max_record:
-            raise Refused(400, f"a record is longer than {self._max_record} characters "
-                               "(an unclosed quote?)")
+            raise Rejected(400, f"a record is longer than {self._max_record} characters "
+                                "(an unclosed quote?)")
 
     def close(self) -> dict:
         self._parse(self._carry + self._decode(b"", final=True))
@@ -208,26 +207,26 @@ class ChunkParser:
         try:
             return self._decoder.decode(chunk, final)
         except UnicodeDecodeError as exc:
-            raise Refused(400, f"body is not UTF-8 text ({exc.reason})") from None
+            raise Rejected(400, f"body is not UTF-8 text ({exc.reason})") from None
 
     def _parse(self, text: str) -> None:
         if text:
             try:
                 self.counter.add(csv.reader(io.StringIO(text, newline="")))
             except csv.Error as exc:
-                raise Refused(400, f"not a valid CSV: {exc}") from None
+                raise Rejected(400, f"not a valid CSV: {exc}") from None
 
 
 class App:
     """The server's state (limits, counters, pool, job queue) and its request handlers."""
 
-    def __init__(self, opts: dict):
-        self.max_bytes = opts.get("max_bytes", 200_000_000)
-        self.max_concurrent = opts.get("max_concurrent", 0)
-        self.retry_after = str(opts.get("retry_after", 1))
-        self.pool_workers = opts.get("pool_workers", 2)
-        self.spool_dir = opts.get("spool_dir") or tempfile.gettempdir()
-        self.queue: asyncio.Queue = asyncio.Queue(maxsize=opts.get("queue_size", 16))
+    def __init__(self, options: Options):
+        self.max_bytes = options.max_bytes
+        self.max_concurrent = options.max_concurrent
+        self.retry_after = str(options.retry_after)
+        self.pool_workers = options.pool_workers
+        self.spool_dir = options.spool_dir or tempfile.gettempdir()
+        self.queue: asyncio.Queue = asyncio.Queue(maxsize=options.queue_size)
         self.jobs: dict[str, dict] = {}
         self.in_flight = 0
         self.max_in_flight = 0
@@ -265,10 +264,10 @@ class App:
     async def upload(self, request: Request) -> Response:
         mode = request.path_params["mode"]
         if mode not in UPLOAD_MODES:
-            raise Refused(404, f"unknown upload mode {mode!r}; use one of {', '.join(UPLOAD_MODES)}")
+            raise Rejected(404, f"unknown upload mode {mode!r}; use one of {', '.join(UPLOAD_MODES)}")
         self._check_headers(request)
         if self.max_concurrent and self.in_flight >= self.max_concurrent:
-            raise Refused(503, f"server busy: {self.in_flight} uploads in progress; retry later",
+            raise Rejected(503, f"server busy: {self.in_flight} uploads in progress; retry later",
                           {"Retry-After": self.retry_after})
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -284,7 +283,7 @@ class App:
         path = await self._spool(request)
         try:
             self._check_queue()
-        except Refused:
+        except Rejected:
             self._unspool(path)
             raise
         job_id = uuid.uuid4().hex
@@ -297,25 +296,25 @@ class App:
     async def job_status(self, request: Request) -> Response:
         job = self.jobs.get(request.path_params["job_id"])
         if job is None:
-            raise Refused(404, "no such job (ids are kept until the server restarts)")
+            raise Rejected(404, "no such job (ids are kept until the server restarts)")
         return JSONResponse(job)
 
     def _check_headers(self, request: Request) -> None:
         ctype = request.headers.get("content-type", "")
         media, _, params = ctype.partition(";")
         if media.strip().lower() != "text/csv":
-            raise Refused(415, f"expected Content-Type text/csv, got {ctype or 'none'!r}")
+            raise Rejected(415, f"expected Content-Type text/csv, got {ctype or 'none'!r}")
         options = dict(part.strip().lower().partition("=")[::2] for part in params.split(";") if part.strip())
         charset = options.get("charset", "utf-8").strip('"')
         if charset not in ("utf-8", "utf8"):
-            raise Refused(415, f"only UTF-8 CSV is accepted, got charset {charset!r}")
+            raise Rejected(415, f"only UTF-8 CSV is accepted, got charset {charset!r}")
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > self.max_bytes:
-            raise Refused(413, f"body of {int(length)} bytes is over the {self.max_bytes}-byte limit")
+            raise Rejected(413, f"body of {int(length)} bytes is over the {self.max_bytes}-byte limit")
 
     def _check_queue(self) -> None:
         if self.queue.full():
-            raise Refused(503, f"job queue full ({self.queue.maxsize} waiting); retry later",
+            raise Rejected(503, f"job queue full ({self.queue.maxsize} waiting); retry later",
                           {"Retry-After": self.retry_after})
 
     async def _chunks(self, request: Request):
@@ -324,7 +323,7 @@ class App:
         async for chunk in request.stream():
             size += len(chunk)
             if size > self.max_bytes:
-                raise Refused(413, f"body is over the {self.max_bytes}-byte limit")
+                raise Rejected(413, f"body is over the {self.max_bytes}-byte limit")
             yield chunk
 
     async def _parse_buffered(self, request: Request) -> dict:
@@ -332,7 +331,7 @@ class App:
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise Refused(400, f"body is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+            raise Rejected(400, f"body is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
         return parse_text(text)
 
     async def _parse_streamed(self, request: Request) -> dict:
@@ -363,7 +362,7 @@ class App:
         except BrokenProcessPool:
             self.pool.shutdown(wait=False, cancel_futures=True)
             self.pool = ProcessPoolExecutor(max_workers=self.pool_workers, initializer=pool_worker_init)
-            raise Refused(503, "a parse worker died; the pool was restarted, try again",
+            raise Rejected(503, "a parse worker died; the pool was restarted, try again",
                           {"Retry-After": self.retry_after}) from None
 
     async def _spool(self, request: Request) -> Path:
@@ -390,7 +389,7 @@ class App:
             job["status"] = "running"
             try:
                 job.update(await self._in_pool(path), status="done")
-            except Refused as exc:
+            except Rejected as exc:
                 job.update(status="failed", error=exc.message)
             except Exception as exc:
                 job.update(status="failed", error=f"{type(exc).__name__}: {exc}")
@@ -398,13 +397,9 @@ class App:
                 self._unspool(path)
 
 
-async def _refused(_request: Request, exc: Refused) -> Response:
-    return JSONResponse({"error": exc.message}, status_code=exc.status, headers=exc.headers)
-
-
 def create_app() -> Starlette:
     """The ASGI app, configured from the options the server was started with."""
-    app = App(servers.options())
+    app = App(from_options(Options))
     routes = [
         Route("/health", app.health),
         Route("/stats", app.stats),
@@ -412,5 +407,4 @@ def create_app() -> Starlette:
         Route("/jobs", app.submit_job, methods=["POST"]),
         Route("/jobs/{job_id}", app.job_status),
     ]
-    return Starlette(routes=routes, lifespan=app.lifespan,
-                     exception_handlers={Refused: _refused, ClientDisconnect: servers.client_gone})
+    return Starlette(routes=routes, lifespan=app.lifespan, exception_handlers=handlers(ROUTES))

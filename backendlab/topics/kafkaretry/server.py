@@ -29,20 +29,22 @@ worker's memory.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import os
 import sys
+from dataclasses import dataclass
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from backendlab import servers
+from backendlab.servers.errors import handlers
+from backendlab.servers.flags import (add_flags, checked, from_options, host_port, option,
+                                      whole_number)
 from backendlab.topics.kafkaretry import (Backoff, RetryPolicy, RetryTopics, create_topics,
                                           list_topics)
 from backendlab.topics.kafkaretry.quiet import quiet_logger
@@ -61,58 +63,32 @@ UVICORN_OPTIONS = {"ws_max_size": 64 * 1024}
 SINGLE_WORKER = True  # a user's connections live in one worker: another could not push to them
 
 
-def _whole_number(minimum: int):
-    """An argparse type: an integer at least `minimum`, with a clear error."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{text} must be at least {minimum}")
-        return value
-    return parse
+@dataclass(frozen=True)
+class Options:
+    """What the service consumes, where it sends email, and how it retries; each a flag."""
 
-
-def host_port(text: str) -> str:
-    """'HOST:PORT' with a port in 1..65535, else an argparse error."""
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
-    return text
-
-
-def topic_name(text: str) -> str:
-    try:
-        return check_name(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+    topic: str = option(help="the events topic (created at start with its retry and dead-letter "
+                             "topics when missing)", parse=checked(check_name))
+    smtp: str = option(help="HOST:PORT of the SMTP server emails go to", parse=host_port)
+    bootstrap: str | None = option(None, "Kafka bootstrap HOST:PORT (default: "
+                                         "KAFKA_BOOTSTRAP_SERVERS, the embedded broker of the "
+                                         "notebook that starts this server, else an embedded "
+                                         "broker that stops with this server)", parse=host_port)
+    group: str | None = option(None, "consumer group (default: notifications-<topic>)")
+    max_attempts: int = option(4, "attempts per event, the first included, before the DLT",
+                               parse=whole_number(1))
+    base_ms: int = option(500, "backoff before the first retry; doubles for each next one",
+                          parse=whole_number(0))
+    cap_ms: int = option(10_000, "the longest backoff", parse=whole_number(0))
+    jitter: bool = option(True, "full jitter on each backoff (--no-jitter: exact delays)")
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--topic", type=topic_name, required=True,
-                        help="the events topic (created at start with its retry and dead-letter "
-                             "topics when missing)")
-    parser.add_argument("--smtp", type=host_port, required=True,
-                        help="HOST:PORT of the SMTP server emails go to")
-    parser.add_argument("--bootstrap", type=host_port, default=None,
-                        help="Kafka bootstrap HOST:PORT (default: KAFKA_BOOTSTRAP_SERVERS, the "
-                             "embedded broker of the notebook that starts this server, else an "
-                             "embedded broker that stops with this server)")
-    parser.add_argument("--group", default=None,
-                        help="consumer group (default: notifications-<topic>)")
-    parser.add_argument("--max-attempts", type=_whole_number(1), default=4,
-                        help="attempts per event, the first included, before the DLT")
-    parser.add_argument("--base-ms", type=_whole_number(0), default=500,
-                        help="backoff before the first retry; doubles for each next one")
-    parser.add_argument("--cap-ms", type=_whole_number(0), default=10_000,
-                        help="the longest backoff")
-    parser.add_argument("--jitter", action=argparse.BooleanOptionalAction, default=True,
-                        help="full jitter on each backoff (--no-jitter: exact delays)")
+    add_flags(parser, Options)
 
 
-def retry_topics(opts: dict) -> RetryTopics:
-    return RetryTopics(opts["topic"], opts["max_attempts"] - 1)
+def retry_topics(options: Options) -> RetryTopics:
+    return RetryTopics(options.topic, options.max_attempts - 1)
 
 
 class TopicsNotCreated(Exception):
@@ -162,9 +138,9 @@ def _suite_broker() -> str:
 def prepare(opts: dict) -> dict:
     """Before serving: find the broker and create the topics it lacks, each failure one line with
     the fix."""
-    if not opts.get("bootstrap"):
+    if not opts["bootstrap"]:
         opts["bootstrap"] = _suite_broker()
-    bootstrap, needed = opts["bootstrap"], retry_topics(opts).all()
+    bootstrap, needed = opts["bootstrap"], retry_topics(from_options(Options, opts)).all()
     try:
         created = asyncio.run(asyncio.wait_for(_create_missing(bootstrap, needed), 20))
     except TopicsNotCreated as exc:
@@ -186,17 +162,17 @@ def prepare(opts: dict) -> dict:
 class NotificationApp:
     """The service's endpoints around its consumer, email handler and WebSocket connections."""
 
-    def __init__(self, opts: dict):
-        smtp_host, _, smtp_port = opts["smtp"].rpartition(":")
+    def __init__(self, options: Options):
+        smtp_host, _, smtp_port = options.smtp.rpartition(":")
         self.pushes = WebSocketHandler()
         self.router = NotificationRouter({"email": EmailHandler(smtp_host, int(smtp_port)),
                                           "push": self.pushes})
-        policy = RetryPolicy(opts["max_attempts"], Backoff(base_ms=opts["base_ms"],
-                                                           cap_ms=opts["cap_ms"],
-                                                           jitter=opts["jitter"]))
+        policy = RetryPolicy(options.max_attempts, Backoff(base_ms=options.base_ms,
+                                                           cap_ms=options.cap_ms,
+                                                           jitter=options.jitter))
         self.consumer = NotificationConsumer(
-            opts["bootstrap"], retry_topics(opts), self.router, policy,
-            opts.get("group") or f"notifications-{opts['topic']}")
+            options.bootstrap, retry_topics(options), self.router, policy,
+            options.group or f"notifications-{options.topic}")
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _app):
@@ -242,12 +218,12 @@ class NotificationApp:
 
 
 def create_app() -> Starlette:
-    opts = servers.options()
-    app = NotificationApp(opts)
-    topics = retry_topics(opts)
+    options = from_options(Options)
+    app = NotificationApp(options)
+    topics = retry_topics(options)
     index = servers.index(ROUTES, consumes=[topics.source, *topics.retry_names],
-                          dead_letters=topics.dlt, bootstrap=opts["bootstrap"], smtp=opts["smtp"])
+                          dead_letters=topics.dlt, bootstrap=options.bootstrap, smtp=options.smtp)
     return Starlette(routes=[index, Route("/health", app.health), Route("/stats", app.stats),
                              WebSocketRoute("/ws/{user:path}", app.socket)],
                      lifespan=app.lifespan,
-                     exception_handlers={HTTPException: servers.json_http_errors(ROUTES)})
+                     exception_handlers=handlers(ROUTES))

@@ -20,22 +20,23 @@ With --store redis every worker shares the counters of one Redis: --redis-url, e
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
-import sys
 import uuid
+from dataclasses import dataclass
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from backendlab import servers
+from backendlab.servers.errors import Rejected, handlers
+from backendlab.servers.flags import (add_flags, checked, from_options, number, option,
+                                      whole_number)
 from backendlab.topics.ratelimit import ALGORITHMS, MemoryLimiter, RedisLimiter, ResilientLimiter, Rule
 from backendlab.topics.ratelimit.keys import (FORWARDED_MODES, BadKey, Identity, api_key_identity,
                                               client_ip, parse_networks, parse_plans, user_identity)
@@ -49,73 +50,47 @@ ROUTES = {"GET /": "the routes", LIMITED: "limited", "GET /health": "never limit
           "GET /stats": "admitted and refused counts"}
 
 
-def _number(kind, minimum: float, inclusive: bool):
-    """An argparse type: a number of `kind` at least (or above) `minimum`, with a clear error."""
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
-        if value < minimum or (value == minimum and not inclusive):
-            bound = "at least" if inclusive else "above"
-            raise argparse.ArgumentTypeError(f"{text} must be {bound} {minimum:g}")
-        return value
-    return parse
+@dataclass(frozen=True)
+class Options:
+    """The rule, whom it counts and where the counters live; each a flag of `serve ratelimit`."""
 
-
-def _validated(parse):
-    """An argparse type that checks the text with `parse` and keeps the text (options travel as
-    JSON to the workers, which parse it again)."""
-    def check(text: str) -> str:
-        try:
-            parse(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-        return text
-    return check
+    store: str = option("memory", "where counters live: each process's memory, or Redis "
+                                  "(shared)", choices=("memory", "redis"))
+    algorithm: str = option("sliding_log", "how requests are counted", choices=ALGORITHMS)
+    points: int = option(10, "requests allowed per duration", parse=whole_number(1))
+    duration: float = option(60, "the window, in seconds", parse=number(0, above=True))
+    block: float = option(0, "seconds a key is refused after going over the limit (0: none)",
+                          parse=number(0))
+    key: str = option("ip", "whom to count: client IP, X-User-Id, or X-API-Key",
+                      choices=("ip", "user", "api-key"))
+    forwarded: str = option("none", "how --key ip reads X-Forwarded-For: ignore it, trust its "
+                                    "first entry (spoofable), or trust only --trusted-proxies",
+                            choices=FORWARDED_MODES)
+    trusted_proxies: str = option("", "comma-separated addresses or networks of the proxies you "
+                                      "run", parse=checked(parse_networks))
+    plans: str = option("free:10,pro:100", "points per plan for --key api-key, as "
+                                           "name:points,...", parse=checked(parse_plans))
+    prefix: str = option("", "Redis key prefix (default: one unique to this server, so servers "
+                             "sharing a Redis, a class's say, do not count each other's requests)")
+    redis_url: str = option("", "Redis to use (default: the suite's, real or embedded, found "
+                                "once for every worker)")
+    on_redis_error: str = option("insurance", "when Redis is down: admit all, refuse all (503), "
+                                              "or limit in memory",
+                                 choices=[p.value for p in FailurePolicy])
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--store", choices=("memory", "redis"), default="memory",
-                        help="where counters live: each process's memory, or Redis (shared)")
-    parser.add_argument("--algorithm", choices=ALGORITHMS, default="sliding_log")
-    parser.add_argument("--points", type=_number(int, 1, True), default=10,
-                        help="requests allowed per duration")
-    parser.add_argument("--duration", type=_number(float, 0, False), default=60,
-                        help="the window, in seconds")
-    parser.add_argument("--block", type=_number(float, 0, True), default=0,
-                        help="seconds a key is refused after going over the limit (0: none)")
-    parser.add_argument("--key", choices=("ip", "user", "api-key"), default="ip",
-                        help="whom to count: client IP, X-User-Id, or X-API-Key")
-    parser.add_argument("--forwarded", choices=FORWARDED_MODES, default="none",
-                        help="how --key ip reads X-Forwarded-For: ignore it, trust its first "
-                             "entry (spoofable), or trust only --trusted-proxies")
-    parser.add_argument("--trusted-proxies", type=_validated(parse_networks), default="",
-                        help="comma-separated addresses or networks of the proxies you run")
-    parser.add_argument("--plans", type=_validated(parse_plans), default="free:10,pro:100",
-                        help="points per plan for --key api-key, as name:points,...")
-    parser.add_argument("--prefix", default=f"backendlab:ratelimit:{uuid.uuid4().hex[:8]}",
-                        help="Redis key prefix (default: one unique to this server, so servers "
-                             "sharing a Redis, a class's say, do not count each other's requests)")
-    parser.add_argument("--redis-url", default="",
-                        help="Redis to use (default: the suite's, real or embedded)")
-    parser.add_argument("--on-redis-error", choices=[p.value for p in FailurePolicy],
-                        default="insurance",
-                        help="when Redis is down: admit all, refuse all (503), or limit in memory")
+    add_flags(parser, Options)
 
 
 def prepare(opts: dict) -> dict:
-    """Before the workers start: find the suite's Redis once, so every worker shares it (each
-    would otherwise start an embedded Redis of its own); a configured one that is down stops
-    the server with the service's one-line fix."""
-    if opts.get("store") == "redis" and not opts.get("redis_url"):
-        from backendlab.services import ServiceUnavailable, redis_url
+    """Before the workers start: pick the key prefix and find the suite's Redis once, so every
+    worker shares both (each would otherwise start an embedded Redis of its own)."""
+    opts["prefix"] = opts["prefix"] or f"backendlab:ratelimit:{uuid.uuid4().hex[:8]}"
+    if opts["store"] == "redis" and not opts["redis_url"]:
+        from backendlab.services import redis_url
 
-        try:
-            opts["redis_url"] = redis_url()
-        except ServiceUnavailable as exc:
-            raise SystemExit(f"error: {exc}") from None
-        print(f"ratelimit: counters in Redis at {opts['redis_url']}", file=sys.stderr)
+        opts["redis_url"] = servers.shared_service(redis_url, "ratelimit: counters in Redis at")
     return opts
 
 
@@ -128,22 +103,20 @@ def redis_connection(url: str) -> redis.Redis:
 class RateLimitedApi:
     """The API's limiters (one per plan), how it identifies clients, and its counters."""
 
-    def __init__(self, opts: dict):
-        self.key_kind = opts.get("key", "ip")
-        self.forwarded = opts.get("forwarded", "none")
-        self.trusted = parse_networks(opts.get("trusted_proxies", ""))
-        self.points = opts.get("points", 10)
-        self.plans = parse_plans(opts.get("plans", "free:10,pro:100"))
-        self.rule_options = (opts.get("algorithm", "sliding_log"), opts.get("duration", 60),
-                             opts.get("block", 0))
-        self.prefix = opts.get("prefix", "backendlab:ratelimit")
-        self.policy = opts.get("on_redis_error", "insurance")
-        self.store = opts.get("store", "memory")
+    def __init__(self, options: Options):
+        """`options.redis_url` names the Redis, for --store redis: `prepare` found it once."""
+        self.key_kind = options.key
+        self.forwarded = options.forwarded
+        self.trusted = parse_networks(options.trusted_proxies)
+        self.points = options.points
+        self.plans = parse_plans(options.plans)
+        self.rule_options = (options.algorithm, options.duration, options.block)
+        self.prefix = options.prefix
+        self.policy = options.on_redis_error
+        self.store = options.store
         self.client = None
         if self.store == "redis":
-            from backendlab.services import redis_url
-
-            self.client = redis_connection(opts.get("redis_url") or redis_url())
+            self.client = redis_connection(options.redis_url)
         self.limiters: dict[int, object] = {}
         self.admitted = self.refused = 0
 
@@ -188,7 +161,7 @@ class RateLimitedApi:
         try:
             identity = self.identify(request)
         except BadKey as exc:
-            return JSONResponse({"error": str(exc)}, status_code=exc.status)
+            raise Rejected(exc.status, str(exc)) from None
         limiter = self.limiter(identity.points)
         try:
             if self.client is None:
@@ -197,15 +170,13 @@ class RateLimitedApi:
                 decision = await asyncio.to_thread(limiter.hit, identity.key)
         except StoreUnavailable as exc:
             self.refused += 1
-            return JSONResponse({"error": f"{exc}; try again shortly"}, status_code=503,
-                                headers={"Retry-After": "1"})
+            raise Rejected(503, f"{exc}; try again shortly", {"Retry-After": "1"}) from None
         headers = decision.headers()
         if not decision.allowed:
             self.refused += 1
-            return JSONResponse({"error": f"Too Many Requests: over {decision.limit} requests per "
-                                          f"{limiter.rule.duration:g} s; retry after "
-                                          f"{headers['Retry-After']} s",
-                                 "key": identity.key}, status_code=429, headers=headers)
+            raise Rejected(429, f"Too Many Requests: over {decision.limit} requests per "
+                                f"{limiter.rule.duration:g} s; retry after "
+                                f"{headers['Retry-After']} s", headers, key=identity.key)
         self.admitted += 1
         return JSONResponse({"data": "ok", "key": identity.key, "plan": identity.plan,
                              "pid": os.getpid()}, headers=headers)
@@ -213,8 +184,8 @@ class RateLimitedApi:
 
 def create_app() -> Starlette:
     """The API, configured from the options the server was started with."""
-    api = RateLimitedApi(servers.options())
+    api = RateLimitedApi(from_options(Options))
     return Starlette(routes=[servers.index(ROUTES, limited=LIMITED, rule=api.describe_rule()),
                              Route("/health", api.health), Route("/stats", api.stats),
                              Route("/api/data", api.data)],
-                     exception_handlers={HTTPException: servers.json_http_errors(ROUTES)})
+                     exception_handlers=handlers(ROUTES))

@@ -1,8 +1,8 @@
 """Topic 02, file uploads done right, one concept per module. The topic's server (`server`), lab
 02's server (`labserver`) and checks (`checks`), the experiments of notebook 02 (`experiments`)
-and the question bank live here too.
+and the question bank live here too. Every module refuses a request with the servers' one error,
+`backendlab.servers.errors.Rejected`: an HTTP status and a message for the client.
 
-- `errors`: `Rejected`, the refusal every module raises: an HTTP status and a message for the client.
 - `limits`: the limits an upload endpoint enforces (file size, file and field counts, timeouts).
 - `names`: the client's filename is untrusted text: neutralised for display, never used as a path.
 - `filetypes`: the declared Content-Type is a claim; magic bytes plus an extension allowlist decide.

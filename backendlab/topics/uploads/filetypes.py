@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import filetype
 
-from backendlab.topics.uploads.errors import Rejected
+from backendlab.servers.errors import Rejected
 from backendlab.topics.uploads.names import extension
 
 # extension -> the MIME type its bytes must sniff as

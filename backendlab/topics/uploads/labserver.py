@@ -10,36 +10,45 @@ handler actually read.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from backendlab.checks import describe_error
-from backendlab.servers import options
+from backendlab.describe import describe_error
+from backendlab.servers.errors import Rejected, handlers
+from backendlab.servers.flags import add_flags, from_options, option
 from backendlab.topics.eventloop.labserver import load_handler
-from backendlab.topics.uploads.errors import Rejected
 from backendlab.topics.uploads.limits import Limits, timed_receive
 
 ROUTES = {"GET /health": "", "GET /stats": "bytes your handler read",
           "POST /upload": "a multipart body into your handler"}
 
 
+@dataclass(frozen=True)
+class Options:
+    """Which learner function the server runs, and where it stores files."""
+
+    handler: str = option(help="FILE.py:NAME, an `async def NAME(chunks, content_type, folder, "
+                               "limits)`")
+    folder: str = option(help="where the handler stores files")
+
+
+# the limits the lab sets from its checks; the others keep their defaults
+LIMIT_FLAGS = ("max_file_bytes", "read_timeout", "body_timeout")
+
+
 def add_arguments(parser) -> None:
-    parser.add_argument("--handler", required=True,
-                        help="FILE.py:NAME, an `async def NAME(chunks, content_type, folder, limits)`")
-    parser.add_argument("--folder", required=True, help="where the handler stores files")
-    parser.add_argument("--max-file-bytes", type=int, default=Limits().max_file_bytes)
-    parser.add_argument("--read-timeout", type=float, default=Limits().read_timeout)
-    parser.add_argument("--body-timeout", type=float, default=Limits().body_timeout)
+    add_flags(parser, Options)
+    add_flags(parser, Limits, only=LIMIT_FLAGS)
 
 
 def create_app() -> Starlette:
-    opts = options()
-    handler = load_handler(opts["handler"])
-    limits = Limits(max_file_bytes=opts["max_file_bytes"], read_timeout=opts["read_timeout"],
-                    body_timeout=opts["body_timeout"])
+    opts = from_options(Options)
+    handler = load_handler(opts.handler)
+    limits = from_options(Limits)
     read = {"last_upload_bytes": 0}
 
     async def health(_request: Request) -> Response:
@@ -58,20 +67,19 @@ def create_app() -> Starlette:
                 yield chunk
 
         try:
-            files = await handler(chunks(), request.headers.get("content-type"),
-                                  opts["folder"], limits)
-        except Rejected as exc:
-            return JSONResponse({"error": exc.message}, status_code=exc.status)
-        except ClientDisconnect:
-            return Response(status_code=400)
+            files = await handler(chunks(), request.headers.get("content-type"), opts.folder,
+                                  limits)
+        except (Rejected, ClientDisconnect):
+            raise  # the handler's refusal, or a client gone: the server's handlers answer them
         except Exception as exc:
-            return JSONResponse({"error": f"{handler.__name__} raised "
-                                          f"{describe_error(exc, handler)}"}, status_code=500)
+            raise Rejected(500, f"{handler.__name__} raised "
+                                f"{describe_error(exc, handler)}") from None
         try:
             return JSONResponse({"files": files}, status_code=201)
         except (TypeError, ValueError) as exc:
-            return JSONResponse({"error": f"{handler.__name__} returned something JSON cannot "
-                                          f"encode: {exc}"}, status_code=500)
+            raise Rejected(500, f"{handler.__name__} returned something JSON cannot encode: "
+                                f"{exc}") from None
 
     return Starlette(routes=[Route("/health", health), Route("/stats", stats),
-                             Route("/upload", upload, methods=["POST"])])
+                             Route("/upload", upload, methods=["POST"])],
+                     exception_handlers=handlers(ROUTES))

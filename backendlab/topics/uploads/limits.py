@@ -6,7 +6,8 @@ import asyncio
 import time
 from dataclasses import asdict, dataclass
 
-from backendlab.topics.uploads.errors import Rejected
+from backendlab.servers.errors import Rejected
+from backendlab.servers.flags import number, option, whole_number
 
 MB = 2**20
 
@@ -23,12 +24,16 @@ class Limits:
     first, not the second; 120 s is a 10 MB file at under 1 Mbit/s).
     """
 
-    max_file_bytes: int = 10 * MB
-    max_files: int = 3
-    max_fields: int = 10
-    max_field_bytes: int = 64 * 1024
-    read_timeout: float = 5.0
-    body_timeout: float = 120.0
+    max_file_bytes: int = option(10 * MB, "largest file accepted; larger ones get 413",
+                                 parse=whole_number(1))
+    max_files: int = option(3, "files per request; more get 413", parse=whole_number(0))
+    max_fields: int = option(10, "text fields per request; more get 413", parse=whole_number(0))
+    max_field_bytes: int = option(64 * 1024, "largest text field; larger ones get 413",
+                                  parse=whole_number(1))
+    read_timeout: float = option(5.0, "seconds to wait for the next piece of a body before 408",
+                                 parse=number(0, above=True))
+    body_timeout: float = option(120.0, "seconds the whole body may take before 408",
+                                 parse=number(0, above=True))
 
     def as_dict(self) -> dict:
         return asdict(self)

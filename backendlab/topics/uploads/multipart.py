@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from backendlab.topics.uploads.errors import Rejected
+from backendlab.servers.errors import Rejected
 from backendlab.topics.uploads.filetypes import ALLOWED, HEAD_BYTES, check_magic, media_type
 from backendlab.topics.uploads.limits import Limits
 from backendlab.topics.uploads.names import display_name

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from botocore.exceptions import ClientError
 
-from backendlab.topics.uploads.errors import Rejected
+from backendlab.servers.errors import Rejected
 from backendlab.topics.uploads.filetypes import HEAD_BYTES, sniff
 from backendlab.topics.uploads.names import stored_name
 

@@ -23,7 +23,8 @@ authentication, which is not this lesson).
 Limits are enforced while the body streams: 413 for a file, field or part count over its limit,
 415 for a type that is not allowed or does not match its bytes, 400 for a broken body, 408 when
 the client stalls. Nothing of a refused request stays on disk or in S3. The upload folder (a temp
-folder by default) and a bucket made by this run are removed when the server stops.
+folder by default) and a bucket made by this run are removed when the server stops. It runs with
+one worker only (--workers 2 is refused): its links, tickets and owners live in that worker.
 """
 
 from __future__ import annotations
@@ -37,20 +38,21 @@ import shutil
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from backendlab import servers
+from backendlab.servers.errors import Rejected, handlers
+from backendlab.servers.flags import add_flags, from_options, option, whole_number
 from backendlab.services.s3 import delete_bucket
 from backendlab.topics.uploads import filetypes, presign, signing
-from backendlab.topics.uploads.errors import Rejected
 from backendlab.topics.uploads.limits import MB, Limits, timed_receive
 from backendlab.topics.uploads.metadata import FileTable
 from backendlab.topics.uploads.multipart import MultipartReader, StoredFile, Upload, boundary_of
@@ -58,6 +60,9 @@ from backendlab.topics.uploads.names import display_name, stored_name
 from backendlab.topics.uploads.sinks import FileSink, MemorySink, S3Sink
 
 MODES = ("stream", "memory", "spooled")
+# A link's signing secret, the presign tickets and the stored files' owners live in one worker's
+# memory: another worker would refuse that worker's links and tickets.
+SINGLE_WORKER = True
 USER = re.compile(r"[A-Za-z0-9_-]{1,32}")
 ROUTES = {"GET /health": "", "GET /stats": "", "POST /upload": "multipart, X-User",
           "GET /local/{id}/link": "a signed link", "GET /local/{id}": "the file",
@@ -65,42 +70,40 @@ ROUTES = {"GET /health": "", "GET /stats": "", "POST /upload": "multipart, X-Use
           "GET /files/{id}/download": "a presigned GET", "POST /proxy": "through to S3"}
 
 
+@dataclass(frozen=True)
+class Options:
+    """How the server stores uploads and how long its links live (its `Limits` are flags too)."""
+
+    mode: str = option("stream", "where /upload keeps a file while it arrives", choices=MODES)
+    type_check: str = option("magic", "magic: bytes + extension allowlist; content-type: trust "
+                                      "the client", choices=filetypes.CHECKS)
+    upload_dir: str | None = option(None, "folder for stored files (default: a temp folder "
+                                          "removed at exit)")
+    bucket: str | None = option(None, "S3 bucket (default: one made on first use, deleted at "
+                                      "exit)")
+    link_seconds: int = option(presign.DOWNLOAD_SECONDS, "how long signed and presigned "
+                               "download links live", parse=whole_number(1))
+    upload_seconds: int = option(presign.UPLOAD_SECONDS, "how long a presigned POST, and the "
+                                 "ticket to complete it, live", parse=whole_number(1))
+
+
 def add_arguments(parser) -> None:
-    defaults = Limits()
-    parser.add_argument("--mode", choices=MODES, default="stream",
-                        help="where /upload keeps a file while it arrives")
-    parser.add_argument("--type-check", choices=filetypes.CHECKS, default="magic",
-                        help="magic: bytes + extension allowlist; content-type: trust the client")
-    parser.add_argument("--max-file-bytes", type=int, default=defaults.max_file_bytes)
-    parser.add_argument("--max-files", type=int, default=defaults.max_files)
-    parser.add_argument("--max-fields", type=int, default=defaults.max_fields)
-    parser.add_argument("--max-field-bytes", type=int, default=defaults.max_field_bytes)
-    parser.add_argument("--read-timeout", type=float, default=defaults.read_timeout,
-                        help="seconds to wait for the next piece of a body before 408")
-    parser.add_argument("--body-timeout", type=float, default=defaults.body_timeout,
-                        help="seconds the whole body may take before 408")
-    parser.add_argument("--upload-dir", default=None,
-                        help="folder for stored files (default: a temp folder removed at exit)")
-    parser.add_argument("--bucket", default=None,
-                        help="S3 bucket (default: one made on first use, deleted at exit)")
-    parser.add_argument("--link-seconds", type=int, default=presign.DOWNLOAD_SECONDS,
-                        help="how long signed and presigned download links live")
-    parser.add_argument("--upload-seconds", type=int, default=presign.UPLOAD_SECONDS,
-                        help="how long a presigned POST, and the ticket to complete it, live")
+    add_flags(parser, Options)
+    add_flags(parser, Limits)
 
 
 class App:
     """The server's state (limits, folder, bucket, table, counters) and its handlers."""
 
-    def __init__(self, opts: dict):
-        self.mode = opts.get("mode", "stream")
-        self.check = filetypes.checker(opts.get("type_check", "magic"))
-        self.limits = Limits(**{key: opts[key] for key in Limits().as_dict() if key in opts})
-        self.link_seconds = opts.get("link_seconds", presign.DOWNLOAD_SECONDS)
-        self.upload_seconds = opts.get("upload_seconds", presign.UPLOAD_SECONDS)
-        self.own_folder = not opts.get("upload_dir")
-        self.folder = Path(opts.get("upload_dir") or tempfile.mkdtemp(prefix="backendlab-uploads-"))
-        self.bucket = opts.get("bucket")
+    def __init__(self, options: Options, limits: Limits):
+        self.mode = options.mode
+        self.check = filetypes.checker(options.type_check)
+        self.limits = limits
+        self.link_seconds = options.link_seconds
+        self.upload_seconds = options.upload_seconds
+        self.own_folder = not options.upload_dir
+        self.folder = Path(options.upload_dir or tempfile.mkdtemp(prefix="backendlab-uploads-"))
+        self.bucket = options.bucket
         self.own_bucket = self.bucket is None
         self.secret = secrets.token_bytes(32)
         self.local: dict[str, dict] = {}
@@ -373,17 +376,9 @@ def _copy(source, target: Path) -> None:
         shutil.copyfileobj(source, out, MB)
 
 
-async def _rejected(_request: Request, exc: Rejected) -> Response:
-    return JSONResponse({"error": exc.message}, status_code=exc.status)
-
-
-async def _http_error(_request: Request, exc: HTTPException) -> Response:
-    return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
-
-
 def create_app() -> Starlette:
     """The ASGI app, configured from the options the server was started with."""
-    app = App(servers.options())
+    app = App(from_options(Options), from_options(Limits))
     routes = [
         Route("/health", app.health),
         Route("/stats", app.stats),
@@ -395,5 +390,5 @@ def create_app() -> Starlette:
         Route("/files/{file_id}/download", app.download),
         Route("/proxy", app.proxy, methods=["POST"]),
     ]
-    return app.counting(Starlette(routes=routes, lifespan=app.lifespan, exception_handlers={
-        Rejected: _rejected, HTTPException: _http_error, ClientDisconnect: servers.client_gone}))
+    return app.counting(Starlette(routes=routes, lifespan=app.lifespan,
+                                  exception_handlers=handlers(ROUTES)))

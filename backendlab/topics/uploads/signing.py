@@ -14,7 +14,7 @@ import math
 import time
 from urllib.parse import urlencode
 
-from backendlab.topics.uploads.errors import Rejected
+from backendlab.servers.errors import Rejected
 
 
 def signature(secret: bytes, path: str, expires: int) -> str:
