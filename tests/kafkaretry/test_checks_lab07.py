@@ -10,8 +10,10 @@ import pytest
 import redis
 
 from backendlab import labs, processes
-from backendlab.checks import function_module
+from backendlab.checks.child import function_module
 from backendlab.topics.kafkaretry import checks as lab07
+from backendlab.topics.kafkaretry.checks.scenario import make_message, producing
+from backendlab.topics.kafkaretry.checks.suite import LATENCY_LIMIT_MS, p90
 from backendlab.coroutines import run_coroutine
 from backendlab.topics.kafkaretry import RetryRouter, list_topics, run_topics
 from backendlab.services.redis import redis_url, service as redis_service
@@ -191,17 +193,17 @@ def test_a_crash_finds_a_lost_or_a_duplicate_event(broker, tmp_path, name):
 
 
 def test_one_delayed_healthy_event_does_not_fail_the_latency_check():
-    assert lab07._p90([8.0] * 29 + [5000.0]) < lab07.LATENCY_LIMIT_MS
+    assert p90([8.0] * 29 + [5000.0]) < LATENCY_LIMIT_MS
 
 
 def test_the_scenario_stops_its_sends_when_the_run_fails(broker):
-    messages = [lab07._message(f"h-{n}", "healthy", {"id": f"h-{n}"}, "k", "t")
+    messages = [make_message(f"h-{n}", "healthy", {"id": f"h-{n}"}, "k", "t")
                 for n in range(20)]
 
     async def fail_while_producing():
         async with run_topics(broker, "lab07", retries=0) as topics:
             with pytest.raises(RuntimeError):
-                async with lab07._producing(broker, topics.source, messages) as production:
+                async with producing(broker, topics.source, messages) as production:
                     raise RuntimeError("the run failed")
             return production.done()
 

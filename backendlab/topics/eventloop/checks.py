@@ -1,7 +1,7 @@
 """Lab 01's checks: a CSV upload summarised as it streams, correctly, in constant memory.
 
 `check(summarize_csv)` ships the learner's function to a real csvlab server (see
-`function_module`), uploads CSVs to it, feeds it odd chunk sizes directly, and measures /health
+`backendlab.checks.child`), uploads CSVs to it, feeds it odd chunk sizes directly, and measures /health
 latency and the server's memory during a 20 MB upload. The limits sit between what a streaming
 handler and a buffer-then-parse handler measure on a 2-core machine, far from both.
 """
@@ -13,8 +13,8 @@ import csv
 import inspect
 import io
 import math
-import os
 import random
+import shutil
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -22,8 +22,8 @@ from functools import lru_cache
 
 import httpx
 
-from backendlab.checks import (Check, CheckFailed, Report, describe_error, function_module,
-                               run_checks, start_lab_server)
+from backendlab.checks import Check, CheckFailed, Report, describe_error, run_lab
+from backendlab.checks.child import start_lab_server
 from backendlab.measure import LatencyProbe, RssSampler
 from backendlab.servers import RunningServer
 
@@ -173,7 +173,7 @@ class _Lab:
         self.fn = fn
         self.name = getattr(fn, "__name__", "your function")
         self._server: RunningServer | None = None
-        self._path: str | None = None
+        self._folder: str | None = None
         self._failure: str | None = None
         self._big: _BigUpload | str | None = None
 
@@ -183,12 +183,8 @@ class _Lab:
         if self._server is None:
             try:
                 _require_async(self.fn)
-                source = function_module(self.fn)
-                fd, self._path = tempfile.mkstemp(prefix="backendlab-lab01-", suffix=".py")
-                with os.fdopen(fd, "w", encoding="utf-8") as file:
-                    file.write(source)
-                self._server = start_lab_server("csvlab", self.name,
-                                                handler=f"{self._path}:{self.fn.__name__}")
+                self._folder = tempfile.mkdtemp(prefix="backendlab-lab01-")
+                self._server = start_lab_server("csvlab", self.fn, self._folder)
             except CheckFailed as exc:
                 self._failure = str(exc)
                 raise
@@ -251,8 +247,8 @@ class _Lab:
     def close(self) -> None:
         if self._server is not None:
             self._server.stop()
-        if self._path is not None:
-            os.unlink(self._path)
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
 
 
 def _expect(expected: dict, got, where: str, advice: str) -> None:
@@ -328,13 +324,11 @@ SUITE = [
 ]
 
 
-def check(fn) -> Report:
-    """Run lab 01's checks on `fn` (your summarize_csv); stops the server and removes temp files."""
-    lab = _Lab(fn)
-    try:
-        return run_checks(SUITE, lab, title=f"Lab 01: {lab.name}")
-    finally:
-        lab.close()
+def check(fn, only: str | list[str] | None = None) -> Report:
+    """Run lab 01's checks (or the ones named in `only`) on `fn` (your summarize_csv); stops the
+    server and removes temp files."""
+    return run_lab(f"Lab 01: {getattr(fn, '__name__', 'your function')}", SUITE,
+                   lambda: _Lab(fn), only)
 
 
 def try_it(fn, size: int = 7) -> None:

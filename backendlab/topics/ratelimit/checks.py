@@ -19,8 +19,8 @@ from pathlib import Path
 import redis
 
 from backendlab import processes
-from backendlab.checks import (Check, CheckFailed, Report, describe_error, function_module,
-                               run_checks, select)
+from backendlab.checks import Check, CheckFailed, Report, describe_error, run_lab
+from backendlab.checks.child import write_module
 from backendlab.measure import RedisRoundTrips
 from backendlab.services.redis import delete_keys, redis_url
 
@@ -170,10 +170,9 @@ def _one_round_trip(lab: _Lab) -> str:
 
 
 def _concurrent_burst(lab: _Lab) -> str:
-    source = function_module(lab.fn)
     key = lab.key("burst")
     with tempfile.TemporaryDirectory(prefix="backendlab-lab06-") as folder:
-        Path(folder, "learner.py").write_text(source)
+        write_module(lab.fn, Path(folder, "learner.py"))
         start = time.time() + 1.5
         workers = [processes.start(f"lab06-burst-{i}", [
             sys.executable, "-c", _WORKER, folder, lab.url, key, str(BURST_LIMIT), "10000",
@@ -209,15 +208,10 @@ SUITE = [
 ]
 
 
-def check(fn, only: list[str] | None = None) -> Report:
+def check(fn, only: str | list[str] | None = None) -> Report:
     """Run lab 06's checks (or the ones named in `only`) on `fn`, your hit; deletes every key
     they wrote."""
-    suite = select(SUITE, only)
-    lab = _Lab(fn)
-    try:
-        return run_checks(suite, lab, title=f"Lab 06: {lab.name}")
-    finally:
-        lab.close()
+    return run_lab(f"Lab 06: {getattr(fn, '__name__', 'hit')}", SUITE, lambda: _Lab(fn), only)
 
 
 def try_it(fn) -> None:

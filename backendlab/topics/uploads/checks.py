@@ -1,7 +1,7 @@
 """Lab 02's checks: a secure streaming upload handler, and a presigned POST with conditions.
 
 `check(save_upload, presign_upload)` ships the handler to a real uploadlab server (see
-`function_module`), sends it good and hostile uploads, looks at the upload folder after each, and
+`backendlab.checks.child`), sends it good and hostile uploads, looks at the upload folder after each, and
 measures the server's peak memory while three paced 6 MB uploads run at once. It calls the
 presign function against the suite's S3 and reads the policy it signed. The memory limit sits
 between what a streaming handler (under 1 MB) and one holding the files (18 MB or more) measure.
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import httpx
 
-from backendlab.checks import (Check, CheckFailed, Report, describe_error, function_module,
-                               run_checks, start_lab_server)
+from backendlab.checks import Check, CheckFailed, Report, describe_error, run_lab
+from backendlab.checks.child import start_lab_server
 from backendlab.peak import PeakWindow
 from backendlab.servers import RunningServer
 from backendlab.services.s3 import delete_bucket
@@ -45,10 +45,11 @@ GENERATED = re.compile(r"[0-9a-f]{32}\.(png|jpg|gif|webp|pdf)")
 
 
 class _Lab:
-    """The learner's handler running in an uploadlab server over a fresh folder."""
+    """The learner's handler running in an uploadlab server over a fresh folder, and their presign
+    function with a bucket of the suite's S3 made on first use."""
 
-    def __init__(self, save_upload):
-        self.fn = save_upload
+    def __init__(self, save_upload, presign_upload):
+        self.fn, self.presign = save_upload, presign_upload
         self.name = getattr(save_upload, "__name__", "your function")
         self.root = Path(tempfile.mkdtemp(prefix="backendlab-lab02-"))
         self.folder = self.root / "store"
@@ -56,6 +57,7 @@ class _Lab:
         self.hostile = _hostile_names(self.root, uuid.uuid4().hex[:12])
         self._server: RunningServer | None = None
         self._failure: str | None = None
+        self._bucket: tuple | None = None
 
     def server(self) -> RunningServer:
         if self._failure is not None:
@@ -65,10 +67,7 @@ class _Lab:
                 if not inspect.iscoroutinefunction(self.fn):
                     raise CheckFailed(f"pass your `async def` function, e.g. check(save_upload, "
                                       f"presign_upload); got {self.fn!r}")
-                path = self.root / "handler.py"
-                path.write_text(function_module(self.fn), encoding="utf-8")
-                self._server = start_lab_server("uploadlab", self.name,
-                                                handler=f"{path}:{self.fn.__name__}",
+                self._server = start_lab_server("uploadlab", self.fn, self.root,
                                                 folder=str(self.folder), max_file_bytes=LIMIT,
                                                 read_timeout=5)
             except CheckFailed as exc:
@@ -91,10 +90,24 @@ class _Lab:
         for path in self.folder.iterdir():
             path.unlink()
 
+    def bucket(self) -> tuple:
+        """(an S3 client, the name of a bucket made for this run), made on the first call."""
+        if self._bucket is None:
+            from botocore.config import Config
+
+            from backendlab.services.s3 import s3_client
+            s3 = s3_client(config=Config(signature_version="s3v4"))
+            name = f"backendlab-lab02-{os.getpid()}-{time.time_ns() % 10**9}"
+            s3.create_bucket(Bucket=name)
+            self._bucket = (s3, name)
+        return self._bucket
+
     def close(self) -> None:
         if self._server is not None:
             self._server.stop()
         shutil.rmtree(self.root, ignore_errors=True)
+        if self._bucket is not None:
+            delete_bucket(*self._bucket)
 
 
 def _hostile_names(root: Path, token: str) -> list[str]:
@@ -252,10 +265,9 @@ def _memory(lab: _Lab) -> str:
     return f"{measured} (limit {MEMORY_LIMIT // 2**20} MB)"
 
 
-def _presign_policy(presign) -> str:
+def _presign_policy(lab: _Lab) -> str:
     from backendlab.topics.uploads.presign import policy_of
-    s3, bucket = _bucket()
-    ticket = _call_presign(presign, s3, bucket)
+    ticket = _call_presign(lab)
     key = ticket["fields"].get("key", "")
     if not key.startswith("uploads/alice/") or "cat" in key:
         raise CheckFailed(f"the key {key!r} should be uploads/alice/ + a generated name "
@@ -279,9 +291,9 @@ def _presign_policy(presign) -> str:
     return "size range, Content-Type and key prefix signed, expiry within the hour"
 
 
-def _presign_works(presign) -> str:
-    s3, bucket = _bucket()
-    ticket = _call_presign(presign, s3, bucket)
+def _presign_works(lab: _Lab) -> str:
+    s3, bucket = lab.bucket()
+    ticket = _call_presign(lab)
     sent = httpx.post(ticket["url"], data=ticket["fields"],
                       files={"file": ("cat.png", forms.png(900), "image/png")})
     if sent.status_code >= 300:
@@ -294,31 +306,11 @@ def _presign_works(presign) -> str:
     return "a client uploaded with it straight to S3"
 
 
-_buckets: list = []
-
-
-def _bucket():
-    if not _buckets:
-        from botocore.config import Config
-
-        from backendlab.services.s3 import s3_client
-        s3 = s3_client(config=Config(signature_version="s3v4"))
-        name = f"backendlab-lab02-{os.getpid()}-{time.time_ns() % 10**9}"
-        s3.create_bucket(Bucket=name)
-        _buckets.append((s3, name))
-    return _buckets[0]
-
-
-def _drop_bucket() -> None:
-    while _buckets:
-        delete_bucket(*_buckets.pop())
-
-
-def _call_presign(presign, s3, bucket) -> dict:
+def _call_presign(lab: _Lab) -> dict:
     try:
-        ticket = presign(s3, bucket, "alice", "../../cat.png", "image/png", 5000)
+        ticket = lab.presign(*lab.bucket(), "alice", "../../cat.png", "image/png", 5000)
     except Exception as exc:
-        raise CheckFailed(f"presign_upload raised {describe_error(exc, presign)}") from None
+        raise CheckFailed(f"presign_upload raised {describe_error(exc, lab.presign)}") from None
     if not isinstance(ticket, dict) or not {"url", "fields"} <= set(ticket):
         raise CheckFailed(f"return generate_presigned_post's dict (url and fields), got {ticket!r}")
     return ticket
@@ -340,14 +332,13 @@ PRESIGN_SUITE = [
 ]
 
 
-def check(save_upload, presign_upload) -> Report:
-    """Run lab 02's checks; stops the server, removes the folder and the bucket afterwards."""
-    lab = _Lab(save_upload)
-    try:
-        uploads = run_checks(UPLOAD_SUITE, lab)
-        presigns = run_checks(PRESIGN_SUITE, presign_upload)
-    finally:
-        lab.close()
-        _drop_bucket()
-    return Report(f"Lab 02: {lab.name}, {getattr(presign_upload, '__name__', 'presign')}",
-                  uploads.results + presigns.results)
+SUITE = UPLOAD_SUITE + PRESIGN_SUITE
+
+
+def check(save_upload, presign_upload, only: str | list[str] | None = None) -> Report:
+    """Run lab 02's checks (or the ones named in `only`); stops the server, removes the folder and
+    the bucket afterwards."""
+    names = [getattr(fn, "__name__", default) for fn, default in
+             ((save_upload, "your function"), (presign_upload, "presign"))]
+    return run_lab(f"Lab 02: {', '.join(names)}", SUITE,
+                   lambda: _Lab(save_upload, presign_upload), only)
