@@ -114,11 +114,12 @@ def write_module(fn: Callable, path: Path, helpers: bool = False) -> Path:
     return path
 
 
-def start_lab_server(server: str, fn: Callable, folder: Path, **options) -> RunningServer:
-    """Start the lab's `server` with `fn`, shipped as a module in `folder`, as its handler; a
-    server that cannot load it becomes a CheckFailed carrying the last line it printed, not a
-    traceback."""
-    path = write_module(fn, Path(folder) / "learner.py")
+def start_lab_server(server: str, fn: Callable, module_folder: Path, /,
+                     **options) -> RunningServer:
+    """Start the lab's `server` with `fn`, shipped as a module in `module_folder`, as its handler
+    (`options` are the server's own, a `folder` among them); a server that cannot load it becomes
+    a CheckFailed carrying the last line it printed, not a traceback."""
+    path = write_module(fn, Path(module_folder) / "learner.py")
     try:
         return start_server(server, handler=f"{path}:{fn.__name__}", **options)
     except ProcessFailed as exc:

@@ -85,6 +85,14 @@ def test_lab01_passes_the_solution_and_leaves_nothing_behind(tmp_path):
     assert (set(temp.glob("backendlab-lab01-*")), processes.running()) == before
 
 
+def test_lab01_runs_only_the_named_checks(tmp_path):
+    summarize_csv = solution_module(PROJECT / "solutions" / "01-event-loop-and-streaming.ipynb",
+                                    tmp_path).summarize_csv
+    names = [check.name for check in lab01.SUITE]
+    report = lab01.check(summarize_csv, only=names[1])
+    assert [result.name for result in report.results] == [names[1]] and report.passed, str(report)
+
+
 def test_lab01_fails_a_handler_that_buffers_the_body_on_latency_and_memory():
     report = lab01.check(buffering_summarize_csv)
     verdicts = [result.passed for result in report.results]
