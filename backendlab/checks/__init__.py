@@ -15,7 +15,7 @@ import html
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from backendlab import marks
 
@@ -34,6 +34,8 @@ class Check:
 
 @dataclass(frozen=True)
 class Result:
+    """One check's verdict, with its note on success or its hint on failure."""
+
     name: str
     passed: bool
     message: str = ""
@@ -106,10 +108,10 @@ def select(suite: list[Check], only: str | list[str] | None) -> list[Check]:
         return list(suite)
     wanted = [only] if isinstance(only, str) else list(only)
     names = [check.name for check in suite]
-    unknown = [name for name in wanted if name not in names] or ([] if wanted else ["(none)"])
-    if unknown:
-        raise ValueError(f"no check named {', '.join(map(repr, unknown))}; the checks are: "
-                         f"{', '.join(map(repr, names))}")
+    unknown = [name for name in wanted if name not in names]
+    if unknown or not wanted:
+        asked = ", ".join(map(repr, unknown)) or "in an empty only="
+        raise ValueError(f"no check named {asked}; the checks are: {', '.join(map(repr, names))}")
     return [check for check in suite if check.name in wanted]
 
 
@@ -135,10 +137,7 @@ class Lab(Protocol):
         """Release everything the checks made (servers, keys, topics, files)."""
 
 
-L = TypeVar("L", bound=Lab)
-
-
-def run_lab(title: str, suite: list[Check], setup: Callable[[], L],
+def run_lab(title: str, suite: list[Check], setup: Callable[[], Lab],
             only: str | list[str] | None = None) -> Report:
     """Run the checks of `suite` named in `only` (all when None) on the lab `setup()` makes, then
     close it, even when a check is interrupted: every lab's `check()` runs its suite this way.

@@ -77,21 +77,24 @@ def solution(tmp_path_factory):
     return solution_variant(tmp_path_factory.mktemp("lab07"), "solution_07")
 
 
-def leftovers(bootstrap: str) -> tuple[list, list, list]:
-    """Topics, Redis keys and temp folders that lab 07's checks made and did not remove."""
+def leftovers(bootstrap: str, temp: Path) -> tuple[list, list, list]:
+    """Topics, Redis keys and temp folders (in `temp`) that lab 07's checks made and did not
+    remove."""
     topics = sorted(t for t in run_coroutine(list_topics(bootstrap)) if t.startswith("lab07"))
     client = redis.Redis.from_url(redis_url())
     keys = list(client.scan_iter(match="backendlab:lab07:*"))
     client.close()
-    return topics, keys, sorted(Path(tempfile.gettempdir()).glob("backendlab-lab07-*"))
+    return topics, keys, sorted(temp.glob("backendlab-lab07-*"))
 
 
-def test_the_solution_passes_every_check_and_leaves_nothing_behind(broker, redis_engine, solution):
+def test_the_solution_passes_every_check_and_leaves_nothing_behind(broker, redis_engine, solution,
+                                                                   tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # apart from other runs' folders
     running = processes.running()
     report = lab07.check(solution)
     assert report.passed, str(report)
     assert len(report.results) == len(lab07.SUITE)
-    assert leftovers(broker) == ([], [], [])
+    assert leftovers(broker, tmp_path) == ([], [], [])
     assert processes.running() == running
 
 

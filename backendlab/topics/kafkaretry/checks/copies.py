@@ -20,6 +20,7 @@ def role(topics: RetryTopics, name: str) -> str:
 
 
 def no_escape(run: Observed, message: Message, name: str) -> None:
+    """Fail when an exception escaped `process` on `message`: a consumer must catch it."""
     for record, text in run.escapes:
         if record.value == message.value:
             raise CheckFailed(f"{name} let {text} escape on {message.label} (from "
@@ -28,6 +29,7 @@ def no_escape(run: Observed, message: Message, name: str) -> None:
 
 
 def one_copy(run: Observed, message: Message, topic: str, why: str):
+    """The one copy of `message` in `topic`; fail, saying `why` it goes there, if none or many."""
     copies = run.copies_of(message, topic)
     where = role(run.topics, topic)
     if not copies:
@@ -39,6 +41,7 @@ def one_copy(run: Observed, message: Message, topic: str, why: str):
 
 
 def read_metadata(run: Observed, copy, message: Message):
+    """The x-retry-* metadata of `copy`; fail when it is missing or does not decode."""
     where = role(run.topics, copy.topic)
     try:
         meta = decode(copy.headers)

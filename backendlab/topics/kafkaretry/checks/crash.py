@@ -145,6 +145,7 @@ class CrashOutcome:
 
 async def crash_scenario(fn, bootstrap: str, url: str, client: redis.Redis,
                          prefix: str) -> CrashOutcome:
+    """Send the crash events, then run `fn` in a child process once per step of the crash plan."""
     source = function_module(fn, helpers=True)
     messages = _crash_messages()
     async with run_topics(bootstrap, "lab07crash", retries=MAX_ATTEMPTS - 1) as topics:

@@ -41,6 +41,7 @@ class Message:
 
 
 def make_message(label, kind, event, key: str, trace: str) -> Message:
+    """A message of `kind` carrying `event` (JSON, or raw bytes), its key and a trace-id header."""
     value = event if isinstance(event, bytes) else json.dumps(event).encode()
     event_id = event.get("id") if isinstance(event, dict) else None
     return Message(label, event_id, value, key.encode(), kind, [("trace-id", trace.encode())])
