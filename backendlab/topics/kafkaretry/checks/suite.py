@@ -1,5 +1,4 @@
-"""Lab 07's checks, each judging the scenario run or the crash run of the session it is given.
-"""
+"""Lab 07's checks, each judging the scenario run or the crash run of the session it is given."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""`try_it`: three events through the learner's `process`, and what became of each, printed.
-"""
+"""`try_it`: three events through the learner's `process`, and what became of each, printed."""
 
 from __future__ import annotations
 
