@@ -6,7 +6,8 @@ from codecs import getincrementaldecoder
 from collections import Counter as Tally
 import pytest
 
-from backendlab.checks import Check, CheckFailed, describe_error, run_checks, run_lab, select
+from backendlab.checks import (Check, CheckFailed, describe_error, run_checks, run_lab, select,
+                               trial)
 from backendlab.checks.child import function_module
 from helpers.solutions import import_file
 
@@ -117,6 +118,16 @@ def test_the_lab_is_closed_when_a_check_crashes_or_is_interrupted():
     with pytest.raises(KeyboardInterrupt):
         run_lab("demo", [noting("interrupted", KeyboardInterrupt()), noting("never")], lambda: lab)
     assert lab.closed and lab.ran == ["interrupted"]
+
+
+def test_a_trial_prints_a_hint_as_one_line_and_closes_the_lab(capsys):
+    with trial(Recorder()) as lab:
+        print("trying")
+        raise CheckFailed("write it first")
+    assert lab.closed and capsys.readouterr().out == "trying\nFAIL: write it first\n"
+    with pytest.raises(KeyError), trial(Recorder()) as lab:
+        raise KeyError("not a verdict")
+    assert lab.closed
 
 
 def test_describe_error_gives_one_line_and_the_line_of_the_function():

@@ -147,3 +147,15 @@ def run_lab(title: str, suite: list[Check], setup: Callable[[], Lab],
     chosen = select(suite, only)
     with contextlib.closing(setup()) as lab:
         return run_checks(chosen, lab, title=title)
+
+
+@contextlib.contextmanager
+def trial(lab: Lab):
+    """Lend `lab` to a lab's `try_it`, then close it; a CheckFailed inside is printed as one FAIL
+    line, so trying an unfinished function shows the hint and no traceback."""
+    try:
+        yield lab
+    except CheckFailed as exc:
+        print(f"FAIL: {exc}")
+    finally:
+        lab.close()

@@ -11,7 +11,7 @@ Redis that refuses writes), `suite` (the checks).
 
 from __future__ import annotations
 
-from backendlab.checks import CheckFailed, Report, describe_error, run_lab
+from backendlab.checks import Report, describe_error, run_lab, trial
 from backendlab.topics.caching.checks.harness import Lab, Loader
 from backendlab.topics.caching.checks.suite import SUITE
 
@@ -34,13 +34,8 @@ def try_it(cache_key, get_or_load) -> None:
             print(f"cache_key{args!r:60} -> {cache_key(*args)!r}")
         except Exception as exc:
             print(f"FAIL: cache_key{args!r} raised {describe_error(exc, cache_key)}")
-    lab = Lab(cache_key, get_or_load)
-    try:
+    with trial(Lab(cache_key, get_or_load)) as lab:
         loader = Loader({"items": ["a", "b"]})
         for attempt in ("first", "second"):
             value = lab.load(lab.key("try"), loader)
             print(f"{attempt} call -> {value!r}; load() has run {loader.calls} time(s)")
-    except CheckFailed as exc:
-        print(f"FAIL: {exc}")
-    finally:
-        lab.close()

@@ -12,7 +12,7 @@ processes), `suite` (the checks).
 
 from __future__ import annotations
 
-from backendlab.checks import CheckFailed, Report, run_lab
+from backendlab.checks import Report, run_lab, trial
 from backendlab.topics.ratelimit.checks.harness import Lab
 from backendlab.topics.ratelimit.checks.suite import SUITE
 
@@ -27,14 +27,9 @@ def check(fn, only: str | list[str] | None = None) -> Report:
 
 def try_it(fn) -> None:
     """Replay a short timeline (limit 2 per 1000 ms) through `fn` and print each answer."""
-    lab = Lab(fn)
-    try:
+    with trial(Lab(fn)) as lab:
         steps = [0, 300, 600, 1000, 1200]
         print("limit 2 per 1000 ms")
         for t, (ok, retry) in zip(steps, lab.replay("try", 2, 1000, steps)):
             print(f"  t={t:5d} ms  allowed={ok!s:5}  retry_after_ms={retry}")
         print("expected: True, True, False (retry 400), True, False (retry 100)")
-    except CheckFailed as exc:
-        print(f"FAIL: {exc}")
-    finally:
-        lab.close()
