@@ -7,7 +7,7 @@ from collections import Counter as Tally
 import pytest
 
 from backendlab.checks import (Check, CheckFailed, describe_error, run_checks, run_lab, select,
-                               trial)
+                               trial, within)
 from backendlab.checks.child import function_module
 from helpers.solutions import import_file
 
@@ -128,6 +128,12 @@ def test_a_trial_prints_a_hint_as_one_line_and_closes_the_lab(capsys):
     with pytest.raises(KeyError), trial(Recorder()) as lab:
         raise KeyError("not a verdict")
     assert lab.closed
+
+
+def test_within_notes_the_measure_and_its_limit_or_fails_with_the_advice():
+    assert within("took 3 ms", 3, 5, "5 ms", "go faster") == "took 3 ms (limit 5 ms)"
+    with pytest.raises(CheckFailed, match="^took 8 ms, limit 5 ms: go faster$"):
+        within("took 8 ms", 8, 5, "5 ms", "go faster")
 
 
 def test_describe_error_gives_one_line_and_the_line_of_the_function():

@@ -115,6 +115,14 @@ def select(suite: list[Check], only: str | list[str] | None) -> list[Check]:
     return [check for check in suite if check.name in wanted]
 
 
+def within(measured: str, value: float, limit: float, shown: str, advice: str) -> str:
+    """The note "`measured` (limit `shown`)" when `value` is at most `limit`, else a CheckFailed
+    giving the measure, the limit and `advice`: how a check that measures states its verdict."""
+    if value > limit:
+        raise CheckFailed(f"{measured}, limit {shown}: {advice}")
+    return f"{measured} (limit {shown})"
+
+
 def run_checks(suite: list[Check], *args, title: str = "checks") -> Report:
     """Run every check of `suite` with `args`, each isolated from the others' failures."""
     results = []
