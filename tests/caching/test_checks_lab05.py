@@ -43,6 +43,12 @@ def test_the_solution_passes_every_check_and_leaves_no_key(suite_redis_sql, solu
     assert lab_keys() == []
 
 
+def test_only_runs_the_named_checks_and_leaves_no_key(suite_redis_sql, solution):
+    report = lab05.check(solution.cache_key, solution.get_or_load, only=[NAMES[3], NAMES[0]])
+    assert [result.name for result in report.results] == [NAMES[0], NAMES[3]], str(report)
+    assert report.passed and lab_keys() == []
+
+
 def test_try_it_shows_keys_and_a_miss_then_a_hit(suite_redis_sql, solution, capsys):
     lab05.try_it(solution.cache_key, solution.get_or_load)
     out = capsys.readouterr().out

@@ -1,7 +1,9 @@
 """Lab 01: its server (csvlab) and its checks, on the solution and on the mistake the lab is about."""
 
 import re
+import sys
 import tempfile
+import types
 from pathlib import Path
 
 import httpx
@@ -11,7 +13,7 @@ from backendlab import processes
 from backendlab.servers import start_server
 from backendlab.topics.eventloop import checks as lab01
 from backendlab.topics.eventloop.checks import reference
-from helpers.solutions import PROJECT, solution_module
+from helpers.solutions import PROJECT, import_file, solution_module
 
 # Lab 01's server
 
@@ -85,6 +87,14 @@ def test_lab01_passes_the_solution_and_leaves_nothing_behind(tmp_path):
     assert (set(temp.glob("backendlab-lab01-*")), processes.running()) == before
 
 
+def test_lab01_runs_only_the_named_checks(tmp_path):
+    summarize_csv = solution_module(PROJECT / "solutions" / "01-event-loop-and-streaming.ipynb",
+                                    tmp_path).summarize_csv
+    names = [check.name for check in lab01.SUITE]
+    report = lab01.check(summarize_csv, only=names[1])
+    assert [result.name for result in report.results] == [names[1]] and report.passed, str(report)
+
+
 def test_lab01_fails_a_handler_that_buffers_the_body_on_latency_and_memory():
     report = lab01.check(buffering_summarize_csv)
     verdicts = [result.passed for result in report.results]
@@ -99,3 +109,15 @@ def test_lab01_answers_a_function_that_is_not_async_with_a_hint():
     report = lab01.check(lambda chunks: {})
     assert not any(result.passed for result in report.results)
     assert all("pass your `async def` function" in result.message for result in report.results)
+
+
+def test_a_handler_the_server_cannot_import_fails_with_the_servers_last_line(tmp_path, monkeypatch):
+    """A module the notebook has but the server's process cannot import: one line, no traceback."""
+    monkeypatch.setitem(sys.modules, "backendlab_ghost", types.ModuleType("backendlab_ghost"))
+    path = tmp_path / "cell.py"
+    path.write_text("import backendlab_ghost\n\n\nasync def summarize(chunks):\n"
+                    "    return backendlab_ghost.summary\n")
+    (result,) = lab01.check(import_file(path, "cell").summarize,
+                            only="clean CSV: rows, columns, sums").results
+    assert result.message.startswith("the server could not load summarize: "), result.message
+    assert "backendlab_ghost" in result.message and "\n" not in result.message

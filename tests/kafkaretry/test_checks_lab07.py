@@ -10,8 +10,10 @@ import pytest
 import redis
 
 from backendlab import labs, processes
-from backendlab.checks import function_module
+from backendlab.checks.child import function_module
 from backendlab.topics.kafkaretry import checks as lab07
+from backendlab.topics.kafkaretry.checks.scenario import make_message, producing
+from backendlab.topics.kafkaretry.checks.suite import LATENCY_LIMIT_MS, p90
 from backendlab.coroutines import run_coroutine
 from backendlab.topics.kafkaretry import RetryRouter, list_topics, run_topics
 from backendlab.services.redis import redis_url, service as redis_service
@@ -75,21 +77,24 @@ def solution(tmp_path_factory):
     return solution_variant(tmp_path_factory.mktemp("lab07"), "solution_07")
 
 
-def leftovers(bootstrap: str) -> tuple[list, list, list]:
-    """Topics, Redis keys and temp folders that lab 07's checks made and did not remove."""
+def leftovers(bootstrap: str, temp: Path) -> tuple[list, list, list]:
+    """Topics, Redis keys and temp folders (in `temp`) that lab 07's checks made and did not
+    remove."""
     topics = sorted(t for t in run_coroutine(list_topics(bootstrap)) if t.startswith("lab07"))
     client = redis.Redis.from_url(redis_url())
     keys = list(client.scan_iter(match="backendlab:lab07:*"))
     client.close()
-    return topics, keys, sorted(Path(tempfile.gettempdir()).glob("backendlab-lab07-*"))
+    return topics, keys, sorted(temp.glob("backendlab-lab07-*"))
 
 
-def test_the_solution_passes_every_check_and_leaves_nothing_behind(broker, redis_engine, solution):
+def test_the_solution_passes_every_check_and_leaves_nothing_behind(broker, redis_engine, solution,
+                                                                   tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # apart from other runs' folders
     running = processes.running()
     report = lab07.check(solution)
     assert report.passed, str(report)
     assert len(report.results) == len(lab07.SUITE)
-    assert leftovers(broker) == ([], [], [])
+    assert leftovers(broker, tmp_path) == ([], [], [])
     assert processes.running() == running
 
 
@@ -191,17 +196,17 @@ def test_a_crash_finds_a_lost_or_a_duplicate_event(broker, tmp_path, name):
 
 
 def test_one_delayed_healthy_event_does_not_fail_the_latency_check():
-    assert lab07._p90([8.0] * 29 + [5000.0]) < lab07.LATENCY_LIMIT_MS
+    assert p90([8.0] * 29 + [5000.0]) < LATENCY_LIMIT_MS
 
 
 def test_the_scenario_stops_its_sends_when_the_run_fails(broker):
-    messages = [lab07._message(f"h-{n}", "healthy", {"id": f"h-{n}"}, "k", "t")
+    messages = [make_message(f"h-{n}", "healthy", {"id": f"h-{n}"}, "k", "t")
                 for n in range(20)]
 
     async def fail_while_producing():
         async with run_topics(broker, "lab07", retries=0) as topics:
             with pytest.raises(RuntimeError):
-                async with lab07._producing(broker, topics.source, messages) as production:
+                async with producing(broker, topics.source, messages) as production:
                     raise RuntimeError("the run failed")
             return production.done()
 

@@ -189,7 +189,7 @@ def test_a_notebooks_wrapped_open_travels_as_the_builtin(tmp_path):
     import functools
     import importlib.util
 
-    from backendlab.checks import function_module
+    from backendlab.checks.child import function_module
 
     @functools.wraps(builtins.open)
     def notebook_open(*args, **kwargs):

@@ -1,34 +1,29 @@
-"""Lab 05's checks: a cache key builder and a cache-aside helper with TTL, jitter and single flight.
-
-`check(cache_key, get_or_load)` calls the learner's functions in this process: the key builder
-over dozens of parameter sets in shuffled orders, the helper against the suite's Redis (keys under
-a prefix unique to the run, deleted afterwards), under a burst of threads on a cold key, against a
-Redis address where nothing listens, and against a Redis that refuses writes.
+"""Lab 05's checks: the key builder over dozens of parameter sets in shuffled orders, and the
+cache-aside helper on a miss and a hit, with TTLs, under a burst on a cold key, and with Redis down.
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import random
 import threading
 import time
-import uuid
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from backendlab.checks import Check, CheckFailed, Report, describe_error, run_checks
+from backendlab.checks import Check, CheckFailed
 from backendlab.processes import free_port
-from backendlab.services import redis_client, redis_url
+from backendlab.services import redis_url
+from backendlab.topics.caching.checks.full_redis import FullRedis
+from backendlab.topics.caching.checks.harness import JITTER, TTL, Lab, Loader
 
 CATEGORIES = ("books", "games", "garden")
 TRICKY = ({"category": "a:page=1"}, {"category": "a", "page": "1"})
 USERS = ("alice", "bob", None)
 BURST = 16
 LOAD_SECONDS = 0.3
-TTL, JITTER = 10.0, 0.2
 
 
 def _combinations() -> list[dict]:
@@ -49,134 +44,32 @@ def _shuffled(params: dict, rng: random.Random) -> dict:
     return dict(items)
 
 
-def _key(lab: "_Lab", resource: str, params: dict, user=None) -> str:
-    try:
-        key = lab.cache_key(resource, params, user)
-    except Exception as exc:
-        raise CheckFailed(f"cache_key({resource!r}, {params!r}, {user!r}) raised "
-                          f"{describe_error(exc, lab.cache_key)}") from None
-    if not isinstance(key, str) or not key:
-        raise CheckFailed(f"cache_key returned {key!r}: return a non-empty str")
-    return key
-
-
-class _Lab:
-    """The learner's two functions and the Redis keys the checks make (all under `prefix`)."""
-
-    def __init__(self, cache_key, get_or_load):
-        self.cache_key, self.get_or_load = cache_key, get_or_load
-        self.run = uuid.uuid4().hex[:12]
-        self.prefix = f"backendlab:lab05:{self.run}"
-        self.client = redis_client()
-
-    def key(self, name: str) -> str:
-        return f"{self.prefix}:{name}"
-
-    def load(self, key: str, loader, client=None, ttl: float = TTL, jitter: float = JITTER):
-        try:
-            return self.get_or_load(client or self.client, key, loader, ttl, jitter)
-        except CheckFailed:
-            raise
-        except Exception as exc:
-            raise CheckFailed(f"get_or_load raised {describe_error(exc, self.get_or_load)}") from None
-
-    def made_keys(self) -> list[str]:
-        """Every key in Redis that contains this run's id (data keys and any lock keys)."""
-        return list(self.client.scan_iter(match=f"*{self.run}*", count=500))
-
-    def close(self) -> None:
-        with contextlib.suppress(redis.RedisError):
-            keys = self.made_keys()
-            if keys:
-                self.client.delete(*keys)
-        self.client.close()
-
-
-class _Loader:
-    """A stand-in for the database query: counts its calls, optionally takes a while, and runs
-    `during()` while it works (to look at Redis mid-load)."""
-
-    def __init__(self, value, seconds: float = 0.0, during=None):
-        self.value, self.seconds, self.during, self.calls = value, seconds, during, 0
-        self._lock = threading.Lock()
-
-    def __call__(self):
-        with self._lock:
-            self.calls += 1
-        if self.during is not None:
-            self.during()
-        time.sleep(self.seconds)
-        return self.value
-
-
-#: Commands a Redis at maxmemory (noeviction) refuses with OOM: every command that can add
-#: data, and scripts (which may write). Reads, DEL and EXPIRE still work there.
-WRITES = frozenset("""SET SETEX PSETEX SETNX MSET MSETNX GETSET SETRANGE APPEND INCR INCRBY
-    INCRBYFLOAT DECR DECRBY HSET HSETNX HMSET HINCRBY HINCRBYFLOAT LPUSH LPUSHX RPUSH RPUSHX
-    LINSERT LSET SADD SMOVE ZADD ZINCRBY XADD PFADD GEOADD BITFIELD SETBIT COPY RESTORE
-    SUNIONSTORE SINTERSTORE SDIFFSTORE ZUNIONSTORE ZINTERSTORE ZDIFFSTORE ZRANGESTORE
-    EVAL EVALSHA FCALL""".split())
-
-
-def _refuse(args) -> None:
-    """Raise the OOM error Redis gives at maxmemory if `args` is a write command."""
-    if args and str(args[0]).split()[0].upper() in WRITES:
-        raise redis.exceptions.OutOfMemoryError(
-            "command not allowed when used memory > 'maxmemory'")
-
-
-class _FullPipeline(redis.client.Pipeline):
-    """A pipeline on a full Redis: executing it fails if it queued any write (as MULTI/EXEC
-    or a plain pipeline on a real full Redis would); immediate commands after WATCH too."""
-
-    def immediate_execute_command(self, *args, **options):
-        _refuse(args)
-        return super().immediate_execute_command(*args, **options)
-
-    def execute(self, raise_on_error: bool = True):
-        for args, _ in self.command_stack:
-            _refuse(args)
-        return super().execute(raise_on_error)
-
-
-class _FullRedis(redis.Redis):
-    """A Redis at its memory limit with no eviction: reads work, every write (direct, pipelined,
-    transactional or in a script) fails with OOM, so a helper must catch it on any write path."""
-
-    def execute_command(self, *args, **options):
-        _refuse(args)
-        return super().execute_command(*args, **options)
-
-    def pipeline(self, transaction=True, shard_hint=None) -> _FullPipeline:
-        return _FullPipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
-
-
-def _canonical(lab: _Lab) -> str:
+def _canonical(lab: Lab) -> str:
     rng = random.Random(5)
     combos = _combinations()
     for params in combos:
-        first, second = _key(lab, "products", _shuffled(params, rng), None), \
-            _key(lab, "products", _shuffled(params, rng), None)
+        first, second = lab.build_key("products", _shuffled(params, rng), None), \
+            lab.build_key("products", _shuffled(params, rng), None)
         if first != second:
             raise CheckFailed(f"the same parameters in another order gave {first!r} and {second!r}: "
                               "sort the parameter names before joining them")
     return f"{len(combos)} parameter sets, each in two random orders, one key each"
 
 
-def _unique(lab: _Lab) -> str:
+def _unique(lab: Lab) -> str:
     combos = _combinations()
     keys = {}
     for params in combos:
-        key = _key(lab, "products", params)
+        key = lab.build_key("products", params)
         if key in keys:
             raise CheckFailed(f"{keys[key]!r} and {params!r} share the key {key!r}: every parameter "
                               "that changes the answer must be in the key")
         keys[key] = params
-    other = _key(lab, "reviews", combos[0])
+    other = lab.build_key("reviews", combos[0])
     if other in keys:
         raise CheckFailed(f"resources 'products' and 'reviews' share the key {other!r}: start the "
                           "key with the resource name (its namespace)")
-    tricky = [_key(lab, "products", params) for params in TRICKY]
+    tricky = [lab.build_key("products", params) for params in TRICKY]
     if tricky[0] == tricky[1]:
         raise CheckFailed(f"{TRICKY[0]!r} and {TRICKY[1]!r} both give {tricky[0]!r}: a value that "
                           "contains your separators must be escaped, e.g. urllib.parse.quote(str(v), "
@@ -184,16 +77,16 @@ def _unique(lab: _Lab) -> str:
     return f"{len(combos) + 3} different questions, {len(combos) + 3} different keys"
 
 
-def _no_leaks(lab: _Lab) -> str:
+def _no_leaks(lab: Lab) -> str:
     checked = 0
     for params in _combinations()[:12]:
-        keys = [_key(lab, "orders", params, user) for user in USERS]
+        keys = [lab.build_key("orders", params, user) for user in USERS]
         if len(set(keys)) != len(USERS):
             raise CheckFailed(f"users {USERS!r} asking for {params!r} got the keys {keys!r}: one "
                               "user would be served another's data; put the user in the key")
         checked += 1
-    private = _key(lab, "orders", {"page": 1}, "alice")
-    spoofed = _key(lab, "orders", {"page": 1, "user": "alice"})
+    private = lab.build_key("orders", {"page": 1}, "alice")
+    spoofed = lab.build_key("orders", {"page": 1, "user": "alice"})
     if private == spoofed:
         raise CheckFailed(f"alice's private key {private!r} can be reached with a query parameter "
                           "user=alice; scope private keys apart from parameters, e.g. a "
@@ -201,9 +94,9 @@ def _no_leaks(lab: _Lab) -> str:
     return f"{checked} parameter sets × {len(USERS)} users (one anonymous): all keys different"
 
 
-def _hit_miss(lab: _Lab) -> str:
+def _hit_miss(lab: Lab) -> str:
     key = lab.key("hit-miss")
-    loader = _Loader({"items": [1, 2, 3], "page": 1})
+    loader = Loader({"items": [1, 2, 3], "page": 1})
     first = lab.load(key, loader)
     second = lab.load(key, loader)
     if first != loader.value or second != loader.value:
@@ -217,9 +110,9 @@ def _hit_miss(lab: _Lab) -> str:
     return "first call: one load; second call: served from Redis"
 
 
-def _ttl(lab: _Lab) -> str:
+def _ttl(lab: Lab) -> str:
     for index in range(20):
-        lab.load(lab.key(f"ttl-{index}"), _Loader(index))
+        lab.load(lab.key(f"ttl-{index}"), Loader(index))
     made = lab.made_keys()
     forever = [key for key in made if lab.client.pttl(key) == -1]
     if forever:
@@ -239,14 +132,14 @@ def _ttl(lab: _Lab) -> str:
     return f"every key has a TTL; 20 keys expire over a {spread:.1f} s spread"
 
 
-def _stampede(lab: _Lab) -> str:
+def _stampede(lab: Lab) -> str:
     key = lab.key("stampede")
     forever: list[str] = []
 
     def keys_without_ttl() -> None:
         forever.extend(k for k in lab.made_keys() if lab.client.pttl(k) == -1)
 
-    loader = _Loader({"hot": True}, seconds=LOAD_SECONDS, during=keys_without_ttl)
+    loader = Loader({"hot": True}, seconds=LOAD_SECONDS, during=keys_without_ttl)
     gate = threading.Barrier(BURST)
     answers, errors = [], []
 
@@ -278,9 +171,9 @@ def _stampede(lab: _Lab) -> str:
     return f"{BURST} concurrent calls on a cold key, load() ran {loader.calls} time(s)"
 
 
-def _answer_despite(lab: _Lab, client: redis.Redis, what: str) -> float:
+def _answer_despite(lab: Lab, client: redis.Redis, what: str) -> float:
     """Seconds get_or_load took to answer from load() through a failing `client`."""
-    loader = _Loader({"from": "database"})
+    loader = Loader({"from": "database"})
     start = time.perf_counter()
     try:
         value = lab.load(lab.key("down"), loader, client=client)
@@ -299,11 +192,11 @@ def _answer_despite(lab: _Lab, client: redis.Redis, what: str) -> float:
     return seconds
 
 
-def _redis_down(lab: _Lab) -> str:
+def _redis_down(lab: Lab) -> str:
     down = redis.Redis(host="127.0.0.1", port=free_port(), decode_responses=True,
                        socket_connect_timeout=0.2, socket_timeout=0.2, retry=Retry(NoBackoff(), 0))
     unreachable = _answer_despite(lab, down, "Redis is unreachable")
-    full = _FullRedis.from_url(redis_url(), decode_responses=True)
+    full = FullRedis.from_url(redis_url(), decode_responses=True)
     _answer_despite(lab, full, "Redis refuses writes (maxmemory reached)")
     return (f"Redis unreachable: answered from load() in {unreachable * 1000:.0f} ms; "
             "Redis refusing writes: answered too")
@@ -318,33 +211,3 @@ SUITE = [
     Check("stampede: one load for a burst on a cold key", _stampede),
     Check("Redis down: answers from the database", _redis_down),
 ]
-
-
-def check(cache_key, get_or_load) -> Report:
-    """Run lab 05's checks on your two functions; deletes every Redis key they made."""
-    lab = _Lab(cache_key, get_or_load)
-    try:
-        return run_checks(SUITE, lab, title="Lab 05: cache_key and get_or_load")
-    finally:
-        lab.close()
-
-
-def try_it(cache_key, get_or_load) -> None:
-    """Print a few keys your cache_key builds, and what get_or_load does on a miss and a hit."""
-    for args in (("products", {"page_size": 10, "category": "books", "page": 2}, None),
-                 ("products", {"category": "books", "page": 2, "page_size": 10}, None),
-                 ("orders", {"page": 1}, "alice")):
-        try:
-            print(f"cache_key{args!r:60} -> {cache_key(*args)!r}")
-        except Exception as exc:
-            print(f"FAIL: cache_key{args!r} raised {describe_error(exc, cache_key)}")
-    lab = _Lab(cache_key, get_or_load)
-    try:
-        loader = _Loader({"items": ["a", "b"]})
-        for attempt in ("first", "second"):
-            value = lab.load(lab.key("try"), loader)
-            print(f"{attempt} call -> {value!r}; load() has run {loader.calls} time(s)")
-    except CheckFailed as exc:
-        print(f"FAIL: {exc}")
-    finally:
-        lab.close()
