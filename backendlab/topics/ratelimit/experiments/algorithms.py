@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from backendlab.topics.ratelimit.experiments.common import admitted_figure, run_prefix
+from backendlab.topics.ratelimit.experiments.common import admitted_steps, run_prefix
 from backendlab.topics.ratelimit import ALGORITHMS, MemoryLimiter, RedisLimiter, Rule
 from backendlab.services import redis_client
 
@@ -55,7 +55,7 @@ class TraceRun:
     def plot(self):
         """Each algorithm's cumulative admissions over the trace."""
         window = "second" if self.window_ms == 1000 else f"{self.window_ms / 1000:g} s"
-        return admitted_figure(self.series(),
+        return admitted_steps(self.series(),
                                title=f"Admitted requests on the same trace (limit {self.points} per {window})")
 
 

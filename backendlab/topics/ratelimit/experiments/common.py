@@ -45,7 +45,7 @@ def keys_left() -> int:
         return sum(len(keys_under(client, prefix)) for prefix in _used_prefixes)
 
 
-def admitted_figure(series: dict[str, tuple], title: str, limit: float | None = None,
+def admitted_steps(series: dict[str, tuple], title: str, limit: float | None = None,
                     marker: tuple[float, str] | None = None, xlabel: str = "time (s)"):
     """Cumulative admitted requests per label of (times, totals), as steps; optionally a dashed
     line at `limit` and a vertical `marker` (time, label) for an event."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import httpx
 
 from backendlab import progressbar
-from backendlab.topics.ratelimit.experiments.common import PREFIX, admitted_figure, start_all
+from backendlab.topics.ratelimit.experiments.common import PREFIX, admitted_steps, start_all
 from backendlab.topics.ratelimit import FailurePolicy
 from backendlab.services.redis import RedisService
 
@@ -49,7 +49,7 @@ class OutageRun:
 
     def plot(self):
         """Each policy's cumulative admissions, the moment Redis stopped marked."""
-        return admitted_figure(self.series(), marker=(self.stopped_at, "Redis stopped"),
+        return admitted_steps(self.series(), marker=(self.stopped_at, "Redis stopped"),
                                title="Admitted per failure policy, before and after Redis stops")
 
 
