@@ -10,6 +10,8 @@ reads, stale answers, wrong answers) rather than timed, wherever a count can sho
 5. `stampede`: a burst on an expired key.        6. `two_instances`, `http_caching`: cache layers.
 7. `redis_outage`: Redis stops mid-run.          8. `bad_inputs`: hostile requests.
 `leftovers`: what the runs left behind (keys, tables, processes), asserted zero at the end.
+`services_in_use`: which Redis and SQL the runs use; `read_while_writing`: the read/write
+workload the TTL and invalidation experiments share.
 Each result a notebook draws has `plot()`; experiments run per variant return a dict (a list for
 `ttl_sweep`) of runs that can plot itself (`KeyDesigns`, `InvalidationRuns`, `StampedeRuns`, ...).
 """
