@@ -52,11 +52,12 @@ def _latency_lines(ax, series: Mapping[str, tuple]) -> None:
     ax.set_ylabel("/health latency (ms)")
 
 
-def _valued_bars(ax, values: Mapping[str, float], fmt: str, **bar_options):
-    """One bar per label, in the palette's order, its value written on top; returns the bars."""
+def _valued_bars(ax, values: Mapping[str, float], fmt: str, x=None, **bar_options):
+    """One bar per label (at `x`, by default the labels), in the palette's order, its value
+    written on top; returns the bars."""
     labels = list(values)
-    x = bar_options.pop("x", labels)
-    rects = ax.bar(x, [values[k] for k in labels], color=PALETTE[: len(labels)], **bar_options)
+    rects = ax.bar(labels if x is None else x, [values[k] for k in labels], color=PALETTE[: len(labels)],
+                   **bar_options)
     for rect, label in zip(rects, labels):
         ax.annotate(fmt.format(values[label]), (rect.get_x() + rect.get_width() / 2, rect.get_height()),
                     ha="center", va="bottom", fontsize=9)
