@@ -1,6 +1,8 @@
-"""The suite's figures: one style, a few shapes that recur across notebooks.
+"""The suite's figures: one style, and the generic shapes results draw themselves with.
 
-Each function returns the matplotlib Figure so a notebook can show it and a test can inspect it.
+A result's `plot()` (in its topic's experiments) builds its figure from these, or from `figure`
+and `finish` for a shape only it has. Each returns the matplotlib Figure, so a notebook can show
+it and a test can inspect it. This module imports no topic.
 """
 
 from __future__ import annotations
@@ -42,14 +44,31 @@ def finish(fig, title: str | None = None):
     return fig
 
 
-def latency_timeline(series: Mapping[str, tuple], title: str = "Probe latency while the server works",
-                     log: bool = True):
-    """One line per label of (due times in s, latencies in s), latency shown in ms."""
-    fig, (ax,) = figure()
+def _latency_lines(ax, series: Mapping[str, tuple]) -> None:
+    """One line per label of (due times in s, /health latencies in s), latency shown in ms."""
     for label, (due, latency) in series.items():
         ax.plot(due, [v * 1000 for v in latency], ".-", markersize=3, linewidth=0.8, label=label)
     ax.set_xlabel("time since start (s)")
     ax.set_ylabel("/health latency (ms)")
+
+
+def _valued_bars(ax, values: Mapping[str, float], fmt: str, x=None, **bar_options):
+    """One bar per label (at `x`, by default the labels), in the palette's order, its value
+    written on top; returns the bars."""
+    labels = list(values)
+    rects = ax.bar(labels if x is None else x, [values[k] for k in labels], color=PALETTE[: len(labels)],
+                   **bar_options)
+    for rect, label in zip(rects, labels):
+        ax.annotate(fmt.format(values[label]), (rect.get_x() + rect.get_width() / 2, rect.get_height()),
+                    ha="center", va="bottom", fontsize=9)
+    return rects
+
+
+def latency_timeline(series: Mapping[str, tuple], title: str = "Probe latency while the server works",
+                     log: bool = True):
+    """One line per label of (due times in s, latencies in s), latency shown in ms."""
+    fig, (ax,) = figure()
+    _latency_lines(ax, series)
     if log:
         ax.set_yscale("log")
     ax.legend()
@@ -71,12 +90,7 @@ def memory_timeline(series: Mapping[str, tuple], title: str = "Server memory (RS
 def bars(values: Mapping[str, float], ylabel: str, title: str, log: bool = False, fmt: str = "{:.0f}"):
     """A bar per label, its value written on top."""
     fig, (ax,) = figure(width=7)
-    labels = list(values)
-    heights = [values[k] for k in labels]
-    rects = ax.bar(labels, heights, color=PALETTE[: len(labels)])
-    for rect, value in zip(rects, heights):
-        ax.annotate(fmt.format(value), (rect.get_x() + rect.get_width() / 2, rect.get_height()),
-                    ha="center", va="bottom", fontsize=9)
+    _valued_bars(ax, values, fmt)
     ax.set_ylabel(ylabel)
     if log:
         ax.set_yscale("log")
@@ -99,13 +113,7 @@ def bar_panels(panels: Mapping[str, Mapping[str, float]], title: str, fmt: str =
     """Side-by-side bar charts, one per panel title, each with the same labels and colours."""
     fig, axes = figure(ncols=len(panels), width=3.6 * len(panels), height=3.4)
     for ax, (name, values) in zip(axes, panels.items()):
-        labels = list(values)
-        rects = ax.bar(range(len(labels)), [values[k] for k in labels],
-                       color=PALETTE[: len(labels)], label=labels)
-        for rect, label in zip(rects, labels):
-            ax.annotate(fmt.format(values[label]),
-                        (rect.get_x() + rect.get_width() / 2, rect.get_height()),
-                        ha="center", va="bottom", fontsize=9)
+        _valued_bars(ax, values, fmt, x=range(len(values)), label=list(values))
         ax.set_xticks([])
         ax.set_title(name, fontsize=10)
     axes[0].legend(loc="upper center", bbox_to_anchor=(len(panels) / 2 + 0.1, -0.05),
@@ -117,29 +125,17 @@ def latency_with_bars(series: Mapping[str, tuple], values: Mapping[str, float], 
                       title: str, fmt: str = "{:.0f}"):
     """Probe latency over time (left, log ms) next to one bar per label (right), same colours."""
     fig, (left, right) = figure(ncols=2, width=11)
-    for label, (due, latency) in series.items():
-        left.plot(due, [v * 1000 for v in latency], ".-", markersize=3, linewidth=0.8, label=label)
-    left.set_xlabel("time since start (s)")
-    left.set_ylabel("/health latency (ms)")
+    _latency_lines(left, series)
     left.set_yscale("log")
     left.legend()
-    labels = list(values)
-    rects = right.bar(labels, [values[k] for k in labels], color=PALETTE[: len(labels)])
-    for rect, label in zip(rects, labels):
-        right.annotate(fmt.format(values[label]),
-                       (rect.get_x() + rect.get_width() / 2, rect.get_height()),
-                       ha="center", va="bottom", fontsize=9)
+    _valued_bars(right, values, fmt)
     right.set_ylabel(ylabel)
     return finish(fig, title)
 
 
-OUTCOME_COLORS = {"200 OK": PALETTE[1], "202 accepted": PALETTE[3], "queued, then parsed (client polls)": PALETTE[2],
-                  "503 + Retry-After": PALETTE[0]}
-
-
-def request_timeline(panels: Mapping[str, list[tuple]], title: str,
-                     colors: Mapping[str, str] = OUTCOME_COLORS):
-    """One panel per title; each request (lane, start s, end s, outcome) is a bar in its lane.
+def request_timeline(panels: Mapping[str, list[tuple]], title: str, colors: Mapping[str, str]):
+    """One panel per title; each request (lane, start s, end s, outcome) is a bar in its lane,
+    coloured by `colors[outcome]` (grey for an outcome it lacks).
 
     Very short requests (a quick refusal) are drawn at least 20 ms wide so they stay visible.
     """
@@ -156,21 +152,6 @@ def request_timeline(panels: Mapping[str, list[tuple]], title: str,
         ax.set_ylabel("user")
         ax.invert_yaxis()
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=8)
-    return finish(fig, title)
-
-
-def ttl_countdown(times, remaining_ms, ttl: float, title: str = "A Redis key's TTL counting down"):
-    """Remaining TTL over time, with the moment the key disappeared marked."""
-    fig, (ax,) = figure(width=7)
-    alive = [(t, ms / 1000) for t, ms in zip(times, remaining_ms) if ms >= 0]
-    gone = [t for t, ms in zip(times, remaining_ms) if ms == -2]
-    ax.plot([t for t, _ in alive], [s for _, s in alive], ".-", label="PTTL (s left)")
-    if gone:
-        ax.axvline(gone[0], color=PALETTE[0], linestyle="--", label=f"key gone at {gone[0]:.2f} s")
-    ax.axvline(ttl, color=PALETTE[3], linestyle=":", label=f"TTL set: {ttl:g} s")
-    ax.set_xlabel("time since SET (s)")
-    ax.set_ylabel("seconds left")
-    ax.legend()
     return finish(fig, title)
 
 
@@ -192,27 +173,17 @@ def latency_strip(series: Mapping[str, list[float]], title: str, log: bool = Tru
     return finish(fig, title)
 
 
-def ratio_lines(x, series: Mapping[str, list[float]], xlabel: str, title: str, logx: bool = True):
+def ratio_lines(x, series: Mapping[str, list[float]], xlabel: str, ylabel: str, title: str,
+                logx: bool = True):
     """One line per label of ratios (0 to 1) against `x`, e.g. hit and stale ratios against TTL."""
     fig, (ax,) = figure(width=7)
     for label, values in series.items():
         ax.plot(x, values, "o-", label=label)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("share of reads")
+    ax.set_ylabel(ylabel)
     ax.set_ylim(0, 1.05)
     if logx:
         ax.set_xscale("log")
-    ax.legend()
-    return finish(fig, title)
-
-
-def keys_alive(times, alive, ttl: float, title: str = "Cached keys expiring on their TTL"):
-    """How many keys exist over time, with the TTL they were given marked."""
-    fig, (ax,) = figure(width=7)
-    ax.step(times, alive, where="post", label="keys in Redis")
-    ax.axvline(ttl, color=PALETTE[3], linestyle=":", label=f"TTL: {ttl:g} s")
-    ax.set_xlabel("time since the first page was asked for (s)")
-    ax.set_ylabel("keys")
     ax.legend()
     return finish(fig, title)
 
@@ -230,39 +201,5 @@ def grouped_bars(groups: Mapping[str, Mapping[str, float]], ylabel: str, title: 
         ax.bar_label(rects, labels=[fmt.format(value) for value in heights], fontsize=8)
     ax.set_xticks(range(len(groups)), list(groups))
     ax.set_ylabel(ylabel)
-    ax.legend()
-    return finish(fig, title)
-
-
-def outage_timeline(times, latency, outcomes, down_at: float, up_at: float, title: str):
-    """Each request's latency (s, shown in ms) over time, coloured by outcome, outage shaded."""
-    fig, (ax,) = figure()
-    colors = {}
-    for outcome in dict.fromkeys(outcomes):
-        colors[outcome] = PALETTE[len(colors) % len(PALETTE)]
-        points = [(t, v * 1000) for t, v, o in zip(times, latency, outcomes) if o == outcome]
-        ax.plot([t for t, _ in points], [v for _, v in points], ".", markersize=4,
-                color=colors[outcome], label=outcome)
-    ax.axvspan(down_at, up_at, color=PALETTE[5], alpha=0.2, label="cache down")
-    ax.set_xlabel("time since start (s)")
-    ax.set_ylabel("latency (ms)")
-    ax.set_yscale("log")
-    ax.legend(ncol=4)
-    return finish(fig, title)
-
-
-def admitted_over_time(series: Mapping[str, tuple], title: str, limit: float | None = None,
-                       marker: tuple[float, str] | None = None, xlabel: str = "time (s)"):
-    """Cumulative admitted requests per label of (times, totals), as steps; optionally a dashed
-    line at `limit` and a vertical `marker` (time, label) for an event."""
-    fig, (ax,) = figure()
-    for label, (times, totals) in series.items():
-        ax.step(times, totals, where="post", linewidth=1.8, label=label)
-    if limit is not None:
-        ax.axhline(limit, color="black", linestyle="--", linewidth=1, label=f"limit ({limit:g})")
-    if marker is not None:
-        ax.axvline(marker[0], color="grey", linestyle=":", linewidth=1.5, label=marker[1])
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("requests admitted (cumulative)")
     ax.legend()
     return finish(fig, title)

@@ -1,38 +1,82 @@
-"""Notebook 05's figures draw what they are given: the right marks, labels and scales."""
+"""Notebook 05's results draw themselves: hand-built results, no Redis or server needed."""
 
-from matplotlib.figure import Figure
+from backendlab.topics.caching import experiments as ca
+from backendlab.topics.caching.experiments.keys import Answer
 
-from backendlab import plots
+
+def title(fig) -> str:
+    return fig._suptitle.get_text()
 
 
-def test_latency_strip_marks_each_median_in_ms():
-    fig = plots.latency_strip({"miss": [0.05, 0.06, 0.07], "hit": [0.001, 0.002, 0.003]}, "t")
+def legend(ax) -> list[str]:
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_cold_vs_warm_draws_both_passes_with_their_medians():
+    fig = ca.ColdWarm([0.05] * 3, [0.001] * 3, ["miss"] * 3, ["hit"] * 3, 3, 0.05).plot()
+    assert title(fig) == "The same 3 pages, first and second time (log scale)"
+    assert [t.get_text() for t in fig.axes[0].texts] == ["median 50.0 ms", "median 1.0 ms"]
+
+
+def test_expiry_draws_the_keys_alive_and_marks_the_ttl():
+    fig = ca.Expiry(0.6, 6, 0.05, times=[0, 0.5, 1], alive=[6, 6, 0]).plot()
+    assert title(fig) == "Cached keys expiring on their TTL"
+    assert legend(fig.axes[0]) == ["keys in Redis", "TTL: 0.6 s"]
+
+
+def test_the_ttl_sweep_draws_both_ratios_against_the_ttl():
+    runs = [ca.Workload(f"TTL {ttl:g} s", reads=10, hits=hits, stale=stale)
+            for ttl, hits, stale in ((0.1, 2, 0), (1.0, 6, 2), (10.0, 9, 7))]
+    fig = ca.TtlSweep((0.1, 1.0, 10.0), runs).plot()
     ax = fig.axes[0]
-    assert isinstance(fig, Figure) and ax.get_yscale() == "log"
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["miss", "hit"]
-    assert [t.get_text() for t in ax.texts] == ["median 60.0 ms", "median 2.0 ms"]
+    assert title(fig) == "Longer TTL: more hits, and more stale reads"
+    assert [line.get_label() for line in ax.get_lines()] == ["hit ratio", "stale-read ratio"]
+    assert list(ax.get_lines()[0].get_ydata()) == [0.2, 0.6, 0.9] and ax.get_xscale() == "log"
+    assert ca.TtlSweep((0.1,), runs[:1])[0] is runs[0], "a sweep is the list of its runs"
 
 
-def test_ratio_lines_keeps_ratios_on_a_zero_to_one_axis():
-    series = {"hit": [0.5, 0.8, 0.9], "stale": [0, 0.3, 0.7]}
-    ax = plots.ratio_lines([0.1, 1, 10], series, "TTL", "t").axes[0]
-    assert ax.get_xscale() == "log" and ax.get_ylim() == (0, 1.05)
-    assert [line.get_label() for line in ax.get_lines()] == ["hit", "stale"]
+def test_key_designs_draw_three_counts_per_scheme():
+    good = Answer("page 1", None, [1], [1], None, "miss")
+    wrong = Answer("page 2", None, [2], [1], None, "hit")
+    designs = ca.KeyDesigns(naive=ca.KeyDesignRun("naive", [], [good, wrong], 1),
+                            designed=ca.KeyDesignRun("designed", [], [good, good], 2))
+    fig = designs.plot()
+    ax = fig.axes[0]
+    assert title(fig) == "2 key schemes, the same 2 requests"
+    assert ax.get_ylabel() == "count (2 requests)"
+    assert legend(ax) == ["wrong answers", "another user's orders", "keys in Redis"]
+    assert len(ax.patches) == 6
 
 
-def test_keys_alive_marks_the_ttl():
-    ax = plots.keys_alive([0, 0.5, 1], [6, 6, 0], ttl=0.6).axes[0]
-    assert "TTL: 0.6 s" in [t.get_text() for t in ax.get_legend().get_texts()]
+def test_invalidation_runs_draw_hit_and_stale_ratios_per_strategy():
+    runs = ca.InvalidationRuns(ttl=5.0)
+    runs.update(ttl=ca.Workload("ttl", reads=10, hits=9, stale=4),
+                delete=ca.Workload("delete", reads=10, hits=6))
+    fig = runs.plot()
+    assert title(fig) == "Invalidation on write, TTL 5 s"
+    assert sorted(t.get_text() for t in fig.axes[0].texts) == ["0.00", "0.40", "0.60", "0.90"]
 
 
-def test_grouped_bars_write_every_value():
-    fig = plots.grouped_bars({"a": {"x": 1, "y": 20}, "b": {"x": 3, "y": 0}}, "count", "t")
-    labels = sorted(t.get_text() for t in fig.axes[0].texts)
-    assert labels == ["0", "1", "20", "3"]
+def test_stampede_runs_draw_reads_per_expiry_and_mode():
+    herd = ca.StampedeRuns(none=ca.StampedeRun("none", 30, [25, 28]), lock=ca.StampedeRun("lock", 30, [1, 1]))
+    fig = herd.plot()
+    ax = fig.axes[0]
+    assert title(fig) == "30 requests at once on an expired key"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["expiry 1", "expiry 2"]
+    assert legend(ax) == ["none", "lock"]
 
 
-def test_outage_timeline_shades_the_outage_and_colours_outcomes():
-    ax = plots.outage_timeline([0, 1, 2], [0.001, 0.03, 0.001], ["hit", "bypass", "hit"], 0.5, 1.5,
-                               "t").axes[0]
-    legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert legend == ["hit", "bypass", "cache down"]
+def test_instance_pairs_draw_stale_reads_per_store():
+    fig = ca.InstancePairs(memory=ca.TwoInstances("memory", 8, 8), redis=ca.TwoInstances("redis", 8, 0)).plot()
+    ax = fig.axes[0]
+    assert title(fig) == "A write through instance A, read through B"
+    assert ax.get_ylabel() == "stale reads on B (of 8)"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["memory cache", "redis cache"]
+
+
+def test_the_outage_shades_the_outage_and_colours_outcomes():
+    outage = ca.Outage(0.5, 1.5, times=[0, 1, 2], latency=[0.001, 0.03, 0.001], how=["hit", "bypass", "hit"])
+    fig = outage.plot()
+    assert title(fig) == "Each request while Redis stops and comes back (log scale)"
+    assert legend(fig.axes[0]) == ["hit", "bypass", "cache down"]
+    assert fig.axes[0].get_yscale() == "log"

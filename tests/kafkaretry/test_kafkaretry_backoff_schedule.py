@@ -44,7 +44,7 @@ def test_the_schedule_replays_with_its_seed_whatever_the_backoffs_jitter_flag():
 
 def test_the_schedule_figure_and_summary():
     run = experiment.retry_schedule()
-    fig = experiment.schedule_figure(run)
+    fig = run.plot()
     assert isinstance(fig, Figure) and len(fig.axes) == 2
     assert run.summary()["no jitter"] == {"busiest 10 ms": 200, "last retry at ms": 3000}
 
@@ -95,7 +95,7 @@ def test_the_live_run_is_quick_and_leaves_no_topics(live):
 
 
 def test_the_due_time_figure_and_summary(live):
-    fig = experiment.due_time_figure(live)
+    fig = live.plot()
     assert isinstance(fig, Figure) and len(fig.axes) == 2
     summary = live.summary()
     assert summary["sleep past max.poll.interval"]["redelivered"] is True

@@ -61,7 +61,7 @@ def test_the_run_is_quick_and_leaves_no_topics(run):
 
 
 def test_the_figure_has_a_latency_and_a_lag_panel(run):
-    fig = experiment.blocking_figure(run)
+    fig = run.plot()
     assert isinstance(fig, Figure) and len(fig.axes) == 2
     assert [len(line.get_xdata()) for line in fig.axes[0].get_lines()[:2]] == [100, 100]
 

@@ -9,7 +9,7 @@ import pytest
 
 from backendlab.topics.kafkaretry.experiments.common import topics_left
 from backendlab.topics.kafkaretry.experiments.dead_letters import (Mailer, dead_letters, dlt_row,
-                                                                   fate_figure, handler, mix, text_table)
+                                                                   handler, mix, text_table)
 from backendlab.topics.kafkaretry import Kind, RetryMetadata, classify, encode
 from conftest import kafka_for_tests
 
@@ -88,7 +88,7 @@ def test_summary_table_and_figure(run):
     assert lines[0].split()[:5] == ["key", "original_topic", "original_partition",
                                     "original_offset", "attempts"]
     assert len(lines) == 8 and "+" in lines[1]
-    fig = fate_figure(run)
+    fig = run.plot()
     assert len(fig.axes) == 2
 
 

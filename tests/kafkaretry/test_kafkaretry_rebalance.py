@@ -9,8 +9,7 @@ import pytest
 
 from backendlab.topics.kafkaretry.experiments.common import topics_left
 from backendlab.topics.kafkaretry.experiments.rebalance import (Ownership, Rebalance, RebalanceRun,
-                                                                longest_gap, measure_pauses, rebalance,
-                                                                rebalance_figure)
+                                                                longest_gap, measure_pauses, rebalance)
 from conftest import kafka_for_tests
 
 CHANGES = ["consumer-1 joins", "consumer-2 joins", "consumer-3 joins", "consumer-4 joins",
@@ -78,7 +77,7 @@ def test_throughput_and_ownership_series(run):
 def test_summary_and_figure(run):
     summary = run.summary()
     assert summary["missing"] == 0 and len(summary["rebalances"]) == 6
-    fig = rebalance_figure(run)
+    fig = run.plot()
     assert len(fig.axes) == 2
 
 

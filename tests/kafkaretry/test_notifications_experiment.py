@@ -8,8 +8,7 @@ import psutil
 import pytest
 
 from backendlab.topics.kafkaretry.experiments import topics_left
-from backendlab.topics.kafkaretry.experiments.notifications import (LANES, delivery_timeline,
-                                                                    notification_router)
+from backendlab.topics.kafkaretry.experiments.notifications import LANES, notification_router
 from conftest import kafka_for_tests
 
 
@@ -71,7 +70,7 @@ def test_it_fits_the_budget_and_leaves_nothing_behind(run):
 
 
 def test_the_timeline_has_a_lane_per_channel_and_user(run):
-    fig = delivery_timeline(run)
+    fig = run.plot()
     labels = [tick.get_text() for tick in fig.axes[0].get_yticklabels()]
     assert labels == list(reversed(LANES))
 

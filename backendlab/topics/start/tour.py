@@ -8,6 +8,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from backendlab import plots
 from backendlab.services import kafka_bootstrap, redis_client
 from backendlab.coroutines import run_coroutine
 
@@ -27,6 +28,20 @@ class TTLWatch:
             if remaining == -2:
                 return t
         return None
+
+    def plot(self):
+        """Remaining TTL over time, with the moment the key disappeared and the TTL set marked."""
+        fig, (ax,) = plots.figure(width=7)
+        alive = [(t, ms / 1000) for t, ms in zip(self.times, self.remaining_ms) if ms >= 0]
+        ax.plot([t for t, _ in alive], [s for _, s in alive], ".-", label="PTTL (s left)")
+        if self.vanished_after is not None:
+            ax.axvline(self.vanished_after, color=plots.PALETTE[0], linestyle="--",
+                       label=f"key gone at {self.vanished_after:.2f} s")
+        ax.axvline(self.ttl, color=plots.PALETTE[3], linestyle=":", label=f"TTL set: {self.ttl:g} s")
+        ax.set_xlabel("time since SET (s)")
+        ax.set_ylabel("seconds left")
+        ax.legend()
+        return plots.finish(fig, "A Redis key's TTL counting down")
 
 
 def watch_ttl(ttl: float = 1.0, every: float = 0.05, watch_for: float | None = None) -> TTLWatch:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from backendlab import plots
 from backendlab.topics.caching.experiments.shop import Shop, stats, timed_get
 from backendlab.topics.caching.products import CATEGORIES
 
@@ -34,6 +35,12 @@ class ColdWarm:
                 "cold X-Cache": sorted(set(self.cold_how)), "warm X-Cache": sorted(set(self.warm_how)),
                 "cold median ms": round(self.median("cold") * 1000, 1),
                 "warm median ms": round(self.median("warm") * 1000, 1)}
+
+    def plot(self):
+        """Each request's latency, the cold pass beside the warm one, medians marked."""
+        return plots.latency_strip({"cold (miss)": self.cold, "warm (hit)": self.warm},
+                                   title=f"The same {len(self.cold)} pages, first and second time "
+                                         "(log scale)")
 
 
 def cold_vs_warm(pages: int = 12, query_delay: float = 0.05) -> ColdWarm:

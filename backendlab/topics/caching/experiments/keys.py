@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from backendlab import progressbar
+from backendlab import plots, progressbar
 from backendlab.topics.caching.experiments.shop import Shop
 from backendlab.topics.caching.products import CATEGORIES, USERS
 
@@ -64,6 +64,19 @@ class KeyDesignRun:
         return {"wrong answers": self.wrong, "other users' data": self.leaked, "keys": self.keys}
 
 
+class KeyDesigns(dict):
+    """{scheme: KeyDesignRun}: every scheme on the same requests."""
+
+    def plot(self):
+        """Wrong answers, leaks and keys per scheme, as grouped bars."""
+        requests = len(next(iter(self.values())).answers)
+        return plots.grouped_bars(
+            {scheme: {"wrong answers": run.wrong, "another user's orders": run.leaked,
+                      "keys in Redis": run.keys} for scheme, run in self.items()},
+            ylabel=f"count ({requests} requests)",
+            title=f"{len(self)} key schemes, the same {requests} requests")
+
+
 def ask(client: httpx.Client, kind: str, params: dict, user: str | None) -> Answer:
     """GET a products page (kind "products") or `user`'s orders, parameters in the order given."""
     query = "&".join(f"{name}={value}" for name, value in params.items())
@@ -94,11 +107,11 @@ def random_request(rng: random.Random) -> tuple[str, dict, str | None]:
 
 
 def key_designs(schemes: tuple[str, ...] = SCHEMES, requests: int = 200, seed: int = 7,
-                progress: bool = True) -> dict[str, KeyDesignRun]:
+                progress: bool = True) -> KeyDesigns:
     """Per scheme, on a cold cache: the CLASSIC requests, then the same `requests` random ones."""
     rng = random.Random(seed)
     workload = [random_request(rng) for _ in range(requests)]
-    runs = {}
+    runs = KeyDesigns()
     options = {scheme: dict(key_scheme=scheme, invalidation="ttl", query_delay=0.0)
                for scheme in schemes}
     with Shop() as shop, shop.serve_all(options) as started, \

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from backendlab import plots
 from backendlab.topics.caching.experiments.shop import Shop
 
 PAGE = "/products?category=garden&page=1&page_size=10"
@@ -21,11 +22,22 @@ class TwoInstances:
     stale: int
 
 
+class InstancePairs(dict):
+    """{store: TwoInstances}: the same writes and reads per kind of cache."""
+
+    def plot(self):
+        """Stale reads on instance B per store, one bar each."""
+        writes = next(iter(self.values())).reads
+        return plots.bars({f"{store} cache": result.stale for store, result in self.items()},
+                          ylabel=f"stale reads on B (of {writes})",
+                          title="A write through instance A, read through B")
+
+
 def two_instances(stores: tuple[str, ...] = ("memory", "redis"),
-                  writes: int = 8) -> dict[str, TwoInstances]:
+                  writes: int = 8) -> InstancePairs:
     """Per store, instances A and B (both delete on write). Each round: B caches the page, a
     product on it changes through A, and B is asked for the page again."""
-    results = {}
+    results = InstancePairs()
     with Shop() as shop:
         options = {f"{store}-{name}": dict(cache=store, ttl=30, query_delay=0.0,
                                            namespace=f"{shop.namespace}:{store}")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from backendlab import processes
+from backendlab import plots, processes
 from backendlab.topics.caching.experiments.leftovers import track_process
 from backendlab.topics.caching.experiments.shop import HOT_PAGES, Shop, stats, timed_get
 
@@ -60,6 +60,20 @@ class Outage:
                   "after": (self.up_at, float("inf"))}
         return {name: {how: self.served(*span).count(how) for how in ("hit", "miss", "bypass")}
                 for name, span in phases.items()} | {"non-200": sum(s != 200 for s in self.status)}
+
+    def plot(self):
+        """Each request's latency over time, coloured by how it was served, the outage shaded."""
+        fig, (ax,) = plots.figure()
+        for n, how in enumerate(dict.fromkeys(self.how)):
+            points = [(t, v * 1000) for t, v, h in zip(self.times, self.latency, self.how) if h == how]
+            ax.plot([t for t, _ in points], [v for _, v in points], ".", markersize=4,
+                    color=plots.PALETTE[n % len(plots.PALETTE)], label=how)
+        ax.axvspan(self.down_at, self.up_at, color=plots.PALETTE[5], alpha=0.2, label="cache down")
+        ax.set_xlabel("time since start (s)")
+        ax.set_ylabel("latency (ms)")
+        ax.set_yscale("log")
+        ax.legend(ncol=4)
+        return plots.finish(fig, "Each request while Redis stops and comes back (log scale)")
 
 
 def redis_outage(seconds: float = 2.4, down_at: float = 0.6, up_at: float = 1.4,

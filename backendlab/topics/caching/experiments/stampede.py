@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from backendlab import progressbar
+from backendlab import plots, progressbar
 from backendlab.topics.caching.experiments.shop import Shop, stats
 from backendlab.coroutines import run_coroutine
 
@@ -24,6 +24,18 @@ class StampedeRun:
     burst: int
     db_reads: list[int] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
+
+
+class StampedeRuns(dict):
+    """{mode: StampedeRun}: the same bursts with and without protection."""
+
+    def plot(self):
+        """Database reads of each burst, grouped by expiry, one bar per mode."""
+        first = next(iter(self.values()))
+        return plots.grouped_bars({f"expiry {i + 1}": {mode: run.db_reads[i] for mode, run in self.items()}
+                                   for i in range(len(first.db_reads))},
+                                  ylabel="database reads per burst",
+                                  title=f"{first.burst} requests at once on an expired key")
 
 
 async def _burst(url: str, count: int) -> list[int]:
@@ -45,10 +57,10 @@ def _wait_until_expired(shop: Shop, label: str, timeout: float = 10.0) -> None:
 
 def stampede(modes: tuple[str, ...] = ("none", "lock"), burst: int = 30, rounds: int = 2,
              ttl: float = 0.3, query_delay: float = 0.3,
-             progress: bool = True) -> dict[str, StampedeRun]:
+             progress: bool = True) -> StampedeRuns:
     """Cache the hot page; then `rounds` times per mode: wait until it has expired, and send
     `burst` requests for it at once."""
-    runs = {mode: StampedeRun(mode, burst) for mode in modes}
+    runs = StampedeRuns((mode, StampedeRun(mode, burst)) for mode in modes)
     options = {mode: dict(ttl=ttl, stampede=mode, query_delay=query_delay, invalidation="ttl")
                for mode in modes}
     with Shop() as shop, shop.serve_all(options) as started, \

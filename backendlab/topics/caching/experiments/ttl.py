@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from backendlab import progressbar
+from backendlab import plots, progressbar
 from backendlab.topics.caching.experiments.shop import Shop
 from backendlab.topics.caching.experiments.workload import Workload, read_while_writing
 
@@ -38,6 +38,31 @@ class Expiry:
         """Key counts sampled after every key's TTL had passed (plus `margin` s)."""
         return self.alive_between(self.cached_by + self.ttl + margin, float("inf"))
 
+    def plot(self):
+        """How many keys exist over time, with the TTL they were given marked."""
+        fig, (ax,) = plots.figure(width=7)
+        ax.step(self.times, self.alive, where="post", label="keys in Redis")
+        ax.axvline(self.ttl, color=plots.PALETTE[3], linestyle=":", label=f"TTL: {self.ttl:g} s")
+        ax.set_xlabel("time since the first page was asked for (s)")
+        ax.set_ylabel("keys")
+        ax.legend()
+        return plots.finish(fig, "Cached keys expiring on their TTL")
+
+
+class TtlSweep(list):
+    """The workload's runs (`Workload`), one per TTL of `ttls` (s), in the same order."""
+
+    def __init__(self, ttls: tuple[float, ...], runs: list[Workload]):
+        super().__init__(runs)
+        self.ttls = tuple(ttls)
+
+    def plot(self):
+        """Hit and stale-read ratios against the TTL."""
+        return plots.ratio_lines(self.ttls, {"hit ratio": [run.hit_ratio for run in self],
+                                             "stale-read ratio": [run.stale_ratio for run in self]},
+                                 xlabel="TTL (s, log scale)", ylabel="share of reads",
+                                 title="Longer TTL: more hits, and more stale reads")
+
 
 def ttl_expiry(ttl: float = 0.6, pages: int = 6, every: float = 0.05) -> Expiry:
     """Cache `pages` pages with a TTL of `ttl` s, then count the run's keys until they are gone."""
@@ -56,7 +81,7 @@ def ttl_expiry(ttl: float = 0.6, pages: int = 6, every: float = 0.05) -> Expiry:
 
 
 def ttl_sweep(ttls: tuple[float, ...] = (0.03, 0.1, 0.3, 3.0), reads: int = 120,
-              every: float = 0.025, progress: bool = True) -> list[Workload]:
+              every: float = 0.025, progress: bool = True) -> TtlSweep:
     """The same read/write workload, one read every `every` s, against one server per TTL (none
     invalidating on write), all at once. On that fixed clock a TTL spans the same number of reads
     on any machine, so the ratios measure the TTL rather than the machine's speed."""
@@ -68,4 +93,4 @@ def ttl_sweep(ttls: tuple[float, ...] = (0.03, 0.1, 0.3, 3.0), reads: int = 120,
                                every=every) for label, ttl in labels.items()]
         for future in futures:
             future.add_done_callback(lambda _: bar.update())
-        return [future.result() for future in futures]
+        return TtlSweep(ttls, [future.result() for future in futures])

@@ -11,21 +11,19 @@
    per-key ordering retry topics break.
 7. `rebalance`: partitions and consumers in a group, rebalances seen live.
 
-Every topic goes under a unique per-run name, deleted when the experiment ends (`topics_left`);
-every process and server an experiment starts stops with it.
+Each returns a result with `summary()` and `plot()`, the figure the notebook shows. Every topic
+goes under a unique per-run name, deleted when the experiment ends (`topics_left`); every process
+and server an experiment starts stops with it.
 """
 
 from backendlab.topics.kafkaretry.experiments.at_least_once import at_least_once
-from backendlab.topics.kafkaretry.experiments.backoff_schedule import (due_time_accuracy, due_time_figure,
-                                                                       retry_schedule, schedule_figure)
-from backendlab.topics.kafkaretry.experiments.blocking import blocking_figure, blocking_vs_retry_topics
+from backendlab.topics.kafkaretry.experiments.backoff_schedule import due_time_accuracy, retry_schedule
+from backendlab.topics.kafkaretry.experiments.blocking import blocking_vs_retry_topics
 from backendlab.topics.kafkaretry.experiments.common import topics_left
-from backendlab.topics.kafkaretry.experiments.dead_letters import dead_letters, fate_figure
+from backendlab.topics.kafkaretry.experiments.dead_letters import dead_letters
 from backendlab.topics.kafkaretry.experiments.handler_errors import handler_errors
-from backendlab.topics.kafkaretry.experiments.notifications import delivery_timeline, notification_router
-from backendlab.topics.kafkaretry.experiments.rebalance import rebalance, rebalance_figure
+from backendlab.topics.kafkaretry.experiments.notifications import notification_router
+from backendlab.topics.kafkaretry.experiments.rebalance import rebalance
 
-__all__ = ["at_least_once", "blocking_figure", "blocking_vs_retry_topics", "dead_letters",
-           "delivery_timeline", "due_time_accuracy", "due_time_figure", "fate_figure",
-           "handler_errors", "notification_router", "rebalance", "rebalance_figure",
-           "retry_schedule", "schedule_figure", "topics_left"]
+__all__ = ["at_least_once", "blocking_vs_retry_topics", "dead_letters", "due_time_accuracy",
+           "handler_errors", "notification_router", "rebalance", "retry_schedule", "topics_left"]

@@ -73,6 +73,30 @@ class RetrySchedule:
                 for schedule in SCHEDULES} | {"failures": self.failures,
                                               "ceilings ms": self.ceilings_ms}
 
+    def plot(self):
+        """Left: retries per bucket over time, both schedules; right: each jittered delay per retry
+        under its exponential ceiling."""
+        fig, (left, right) = plots.figure(ncols=2, width=11)
+        for schedule, colour in zip(SCHEDULES, plots.PALETTE):
+            counts = self.per_bucket(schedule)
+            buckets = range(max(counts) + 2)
+            left.plot([b * self.bucket_ms / 1000 for b in buckets], [counts[b] for b in buckets],
+                      drawstyle="steps-post", color=colour, label=schedule)
+        left.set(xlabel="time after the outage began (s)",
+                 ylabel=f"retries per {self.bucket_ms} ms", title="Load on the downstream")
+        left.legend()
+        spread = random.Random(0)
+        for n, (delays, ceiling) in enumerate(zip(self.delays_ms["full jitter"], self.ceilings_ms),
+                                              start=1):
+            right.plot([n + spread.uniform(-0.25, 0.25) for _ in delays], delays, ".", markersize=2,
+                       color=plots.PALETTE[1], label="full jitter" if n == 1 else None)
+            right.hlines(ceiling, n - 0.35, n + 0.35, color=plots.PALETTE[0],
+                         label="no jitter (the ceiling)" if n == 1 else None)
+        right.set_xticks(range(1, len(self.ceilings_ms) + 1))
+        right.set(xlabel="retry", ylabel="delay before it (ms)", title="Delay per retry")
+        right.legend()
+        return plots.finish(fig, f"{self.failures} messages fail at once: when do they retry?")
+
 
 def retry_schedule(failures: int = 200, attempts: int = 4, backoff: Backoff = SCHEDULE_BACKOFF,
                    seed: int = 7, bucket_ms: int = 10) -> RetrySchedule:
@@ -85,31 +109,6 @@ def retry_schedule(failures: int = 200, attempts: int = 4, backoff: Backoff = SC
              "full jitter": [jittered.schedule(attempts, rng) for _ in range(failures)]}
     return RetrySchedule(failures, bucket_ms, ceilings,
                          {name: [list(d) for d in zip(*plan)] for name, plan in plans.items()})
-
-
-def schedule_figure(result: RetrySchedule):
-    """Left: retries per bucket over time, both schedules; right: each jittered delay per retry
-    under its exponential ceiling."""
-    fig, (left, right) = plots.figure(ncols=2, width=11)
-    for schedule, colour in zip(SCHEDULES, plots.PALETTE):
-        counts = result.per_bucket(schedule)
-        buckets = range(max(counts) + 2)
-        left.plot([b * result.bucket_ms / 1000 for b in buckets], [counts[b] for b in buckets],
-                  drawstyle="steps-post", color=colour, label=schedule)
-    left.set(xlabel="time after the outage began (s)",
-             ylabel=f"retries per {result.bucket_ms} ms", title="Load on the downstream")
-    left.legend()
-    spread = random.Random(0)
-    for n, (delays, ceiling) in enumerate(zip(result.delays_ms["full jitter"], result.ceilings_ms),
-                                          start=1):
-        right.plot([n + spread.uniform(-0.25, 0.25) for _ in delays], delays, ".", markersize=2,
-                   color=plots.PALETTE[1], label="full jitter" if n == 1 else None)
-        right.hlines(ceiling, n - 0.35, n + 0.35, color=plots.PALETTE[0],
-                     label="no jitter (the ceiling)" if n == 1 else None)
-    right.set_xticks(range(1, len(result.ceilings_ms) + 1))
-    right.set(xlabel="retry", ylabel="delay before it (ms)", title="Delay per retry")
-    right.legend()
-    return plots.finish(fig, f"{result.failures} messages fail at once: when do they retry?")
 
 
 class _CountRevocations(ConsumerRebalanceListener):
@@ -226,6 +225,30 @@ class DueTimeRun:
                 "redelivered": self.overrun.redelivered},
             "seconds": round(self.seconds, 1)}
 
+    def plot(self):
+        """Left: how late each retry ran after its due time, per loop; right: the time between polls
+        of each loop, and the max.poll.interval the overrunning loop broke."""
+        fig, (left, right) = plots.figure(ncols=2, width=11)
+        width = 0.8 / len(LOOPS)
+        for i, (name, colour) in enumerate(zip(LOOPS, plots.PALETTE[1:])):
+            loop = self.loops[name]
+            attempts = [attempt for attempt, _, _ in loop.retries]
+            left.bar([a + (i - (len(LOOPS) - 1) / 2) * width for a in attempts], loop.lateness_ms,
+                     width, color=colour, label=name)
+            _gaps(right, loop.polls_s, colour, name)
+        overrun = self.overrun
+        _gaps(right, overrun.polls_s, plots.PALETTE[0], f"sleep {overrun.sleep_ms} ms (thrown out)")
+        right.axhline(overrun.max_poll_interval_ms, color=plots.PALETTE[0], linestyle="--",
+                      linewidth=1, label=f"max_poll_interval_ms={overrun.max_poll_interval_ms}")
+        left.set_xticks(attempts)
+        left.set(xlabel="attempt", ylabel="ran after its due time (ms)", title="Retry lateness")
+        right.set(xlabel="time (s)", ylabel="time between two polls (ms)", title="Gaps between polls")
+        for ax in (left, right):  # room for the legend above the bars and lines
+            ax.set_ylim(0, ax.get_ylim()[1] * 1.45)
+        left.legend(ncol=2, loc="upper center")
+        right.legend(fontsize=8, ncol=2, loc="upper center")
+        return plots.finish(fig, "Waiting for a due time: pause the partition, or sleep in the loop")
+
 
 async def _drive(poll_once, until, start: float, timeout: float) -> list[float]:
     """Call `poll_once` until `until()`; when each poll returned, in s from `start`."""
@@ -323,28 +346,3 @@ def _gaps(ax, polls_s: list[float], colour: str, label: str) -> None:
     """Each gap between polls as a segment over the time it lasted, at its length."""
     ax.hlines(poll_gaps_ms(polls_s), polls_s[:-1], polls_s[1:], color=colour, linewidth=2,
               label=label)
-
-
-def due_time_figure(result: DueTimeRun):
-    """Left: how late each retry ran after its due time, per loop; right: the time between polls
-    of each loop, and the max.poll.interval the overrunning loop broke."""
-    fig, (left, right) = plots.figure(ncols=2, width=11)
-    width = 0.8 / len(LOOPS)
-    for i, (name, colour) in enumerate(zip(LOOPS, plots.PALETTE[1:])):
-        loop = result.loops[name]
-        attempts = [attempt for attempt, _, _ in loop.retries]
-        left.bar([a + (i - (len(LOOPS) - 1) / 2) * width for a in attempts], loop.lateness_ms,
-                 width, color=colour, label=name)
-        _gaps(right, loop.polls_s, colour, name)
-    overrun = result.overrun
-    _gaps(right, overrun.polls_s, plots.PALETTE[0], f"sleep {overrun.sleep_ms} ms (thrown out)")
-    right.axhline(overrun.max_poll_interval_ms, color=plots.PALETTE[0], linestyle="--",
-                  linewidth=1, label=f"max_poll_interval_ms={overrun.max_poll_interval_ms}")
-    left.set_xticks(attempts)
-    left.set(xlabel="attempt", ylabel="ran after its due time (ms)", title="Retry lateness")
-    right.set(xlabel="time (s)", ylabel="time between two polls (ms)", title="Gaps between polls")
-    for ax in (left, right):  # room for the legend above the bars and lines
-        ax.set_ylim(0, ax.get_ylim()[1] * 1.45)
-    left.legend(ncol=2, loc="upper center")
-    right.legend(fontsize=8, ncol=2, loc="upper center")
-    return plots.finish(fig, "Waiting for a due time: pause the partition, or sleep in the loop")

@@ -145,6 +145,27 @@ class BlockingRun:
                 for mode in MODES} | {"p50 speedup": round(self.speedup(50), 1),
                                       "seconds": round(self.seconds, 1)}
 
+    def plot(self):
+        """Left: each healthy message's latency by when it was sent; right: lag over time."""
+        fig, (left, right) = plots.figure(ncols=2, width=11)
+        for mode, colour in zip(MODES, plots.PALETTE):
+            numbers = sorted(self.latency_ms[mode])
+            left.plot([self.sent_s[n] for n in numbers],
+                      [self.latency_ms[mode][n] for n in numbers], ".", markersize=4, color=colour,
+                      label=mode)
+            times, lags = zip(*self.lag[mode])
+            right.plot(times, lags, drawstyle="steps-post", color=colour, label=mode)
+        for n in self.poison:
+            left.axvline(self.sent_s[n], color=plots.PALETTE[5], linestyle=":", linewidth=1)
+        left.set_yscale("log")
+        left.set(xlabel="sent at (s)", ylabel="healthy message latency (ms)",
+                 title="Latency of healthy messages (dotted: poison sent)")
+        right.set(xlabel="time (s)", ylabel="messages not yet handled",
+                  title="Consumer lag on the source partition")
+        left.legend()
+        right.legend()
+        return plots.finish(fig, "A poison message retried in place vs sent to retry topics")
+
 
 async def _lag(consumer, tp) -> int:
     """Log-end offset minus the group's committed offset of `tp`."""
@@ -241,25 +262,3 @@ def blocking_vs_retry_topics(healthy: int = 100, poison: int = 2, seconds: float
     poison ones (early in the stream) always fail with a transient error."""
     policy = RetryPolicy(max_attempts=max_attempts, backoff=backoff)
     return run(_scenario(bootstrap(), healthy, poison, seconds, policy, sample_ms), timeout=60)
-
-
-def blocking_figure(result: BlockingRun):
-    """Left: each healthy message's latency by when it was sent; right: lag over time."""
-    fig, (left, right) = plots.figure(ncols=2, width=11)
-    for mode, colour in zip(MODES, plots.PALETTE):
-        numbers = sorted(result.latency_ms[mode])
-        left.plot([result.sent_s[n] for n in numbers],
-                  [result.latency_ms[mode][n] for n in numbers], ".", markersize=4, color=colour,
-                  label=mode)
-        times, lags = zip(*result.lag[mode])
-        right.plot(times, lags, drawstyle="steps-post", color=colour, label=mode)
-    for n in result.poison:
-        left.axvline(result.sent_s[n], color=plots.PALETTE[5], linestyle=":", linewidth=1)
-    left.set_yscale("log")
-    left.set(xlabel="sent at (s)", ylabel="healthy message latency (ms)",
-             title="Latency of healthy messages (dotted: poison sent)")
-    right.set(xlabel="time (s)", ylabel="messages not yet handled",
-              title="Consumer lag on the source partition")
-    left.legend()
-    right.legend()
-    return plots.finish(fig, "A poison message retried in place vs sent to retry topics")

@@ -180,6 +180,33 @@ class DeadLettersRun:
                 "landed rate /s": round(self.landed_rate(), 1),
                 "seconds": {k: round(v, 2) for k, v in self.seconds.items()}}
 
+    def plot(self):
+        """Left: each message's end before and after the replay. Right: the replay's copies over
+        time against the asked-for rate."""
+        fig, (fates, pace) = figure(ncols=2, width=11, height=3.6)
+        colours = dict(zip(OUTCOMES, (PALETTE[4], PALETTE[0], PALETTE[2])))
+        for row, attribute in ((1, "before"), (0, "after")):
+            for m in self.messages:
+                outcome = getattr(m, attribute) or m.before
+                fates.scatter(m.offset, row, s=140, marker="s", color=colours[outcome])
+        for outcome, colour in colours.items():
+            fates.scatter([], [], s=80, marker="s", color=colour, label=outcome)
+        fates.set_yticks([0, 1], ["after replay", "first self"])
+        fates.set_ylim(-0.6, 1.6)
+        fates.set_xlabel("offset in the source topic")
+        fates.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3, fontsize=9)
+        fates.set_title("Where each message ended", fontsize=10)
+        times = self.replay.send_times
+        pace.step(times, range(1, len(times) + 1), where="post", color=PALETTE[1], label="copies sent")
+        if times:
+            pace.plot([0, times[-1]], [1, 1 + times[-1] * self.rate_per_s], "--", color=PALETTE[5],
+                      label=f"{self.rate_per_s:g} per second")
+        pace.set_xlabel("seconds since the replay started")
+        pace.set_ylabel("copies sent")
+        pace.legend(fontsize=9)
+        pace.set_title("The replay, paced", fontsize=10)
+        return finish(fig, "Dead letters: transient ones come back, fatal ones return to the DLT")
+
 
 def dead_letters(healthy: int = 6, transient: int = 4, fatal: int = 3, *, max_attempts: int = 3,
                  base_ms: int = 100, rate_per_s: float = 20.0,
@@ -247,31 +274,3 @@ async def _scenario(address: str, events, policy: RetryPolicy, rate_per_s: float
     return DeadLettersRun(topics, policy.max_attempts, rate_per_s, started_ms,
                           list(messages.values()), first, again, report,
                           [(t - stamps[0]) / 1000 for t in stamps], seconds)
-
-
-def fate_figure(run: DeadLettersRun):
-    """Left: each message's end before and after the replay. Right: the replay's copies over
-    time against the asked-for rate."""
-    fig, (fates, pace) = figure(ncols=2, width=11, height=3.6)
-    colours = dict(zip(OUTCOMES, (PALETTE[4], PALETTE[0], PALETTE[2])))
-    for row, attribute in ((1, "before"), (0, "after")):
-        for m in run.messages:
-            outcome = getattr(m, attribute) or m.before
-            fates.scatter(m.offset, row, s=140, marker="s", color=colours[outcome])
-    for outcome, colour in colours.items():
-        fates.scatter([], [], s=80, marker="s", color=colour, label=outcome)
-    fates.set_yticks([0, 1], ["after replay", "first run"])
-    fates.set_ylim(-0.6, 1.6)
-    fates.set_xlabel("offset in the source topic")
-    fates.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3, fontsize=9)
-    fates.set_title("Where each message ended", fontsize=10)
-    times = run.replay.send_times
-    pace.step(times, range(1, len(times) + 1), where="post", color=PALETTE[1], label="copies sent")
-    if times:
-        pace.plot([0, times[-1]], [1, 1 + times[-1] * run.rate_per_s], "--", color=PALETTE[5],
-                  label=f"{run.rate_per_s:g} per second")
-    pace.set_xlabel("seconds since the replay started")
-    pace.set_ylabel("copies sent")
-    pace.legend(fontsize=9)
-    pace.set_title("The replay, paced", fontsize=10)
-    return finish(fig, "Dead letters: transient ones come back, fatal ones return to the DLT")

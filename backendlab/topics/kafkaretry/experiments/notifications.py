@@ -155,6 +155,59 @@ class NotificationRun:
                                  for user in sorted({p.user for p in self.pushes})},
                 "seconds": round(self.seconds, 2)}
 
+    def plot(self, title: str = "Notification deliveries, retries and dead letters"):
+        """One lane per channel and user: sent (|), failed attempts (x) joined to where the event
+        ended, deliveries (o; dana's labelled by send order), dead letters (v); shaded while online."""
+        fig, (ax,) = plots.figure(width=10, height=4.2)
+        row = {lane: n for n, lane in enumerate(reversed(LANES))}
+        by_id = {sent.id: sent for sent in self.sent}
+
+        def seconds(ms: int) -> float:
+            return (ms - self.started_ms) / 1000
+
+        delivered = {e.id: (seconds(e.at_ms), "email (SMTP)") for e in self.emails}
+        delivered |= {p.id: (seconds(p.at_ms), f"push {p.user}") for p in self.pushes}
+        end = max([at for at, _ in delivered.values()]
+                  + [seconds(f.failed_at_ms) for f in self.failures]) + 0.2
+        for user, at in self.connected_ms.items():
+            if at is not None:
+                y = row[f"push {user}"]
+                ax.fill_betweenx([y - 0.3, y + 0.3], seconds(at), end, color=plots.PALETTE[4],
+                                 alpha=0.15, linewidth=0)
+        for sent in self.sent:
+            ax.plot(seconds(sent.at_ms), row[_lane(sent)], "|", color=plots.PALETTE[5],
+                    markersize=12)
+        for event_id in dict.fromkeys(f.id for f in self.failures):
+            attempts = sorted(f.failed_at_ms for f in self.failures if f.id == event_id)
+            lane = _lane(by_id.get(event_id))
+            path = [seconds(ms) for ms in attempts] + [delivered.get(event_id, (None,))[0]]
+            path = [x for x in path if x is not None]
+            ax.plot(path, [row[lane]] * len(path), ":", color=plots.PALETTE[0], linewidth=1)
+            ax.plot(path[: len(attempts)], [row[lane]] * len(attempts), "x", color=plots.PALETTE[0],
+                    markersize=8, zorder=3)
+        for at, lane in delivered.values():
+            ax.plot(at, row[lane], "o", color=plots.PALETTE[1], markersize=7, zorder=2)
+        rank = {sent.id: n + 1 for n, sent in enumerate(s for s in self.sent if s.user == ORDERED)}
+        for n, push in enumerate(self.pushes_to(ORDERED)):
+            ax.annotate(f"e{rank[push.id]}", (seconds(push.at_ms), row[f"push {ORDERED}"]),
+                        fontsize=8, xytext=(-5, 7 if n % 2 == 0 else -15), textcoords="offset points")
+        for n, dead in enumerate(f for f in self.failures if f.dead):
+            ax.plot(seconds(dead.failed_at_ms), row["DLT"], "v", color="black", markersize=8)
+            ax.annotate(dead.id, (seconds(dead.failed_at_ms), row["DLT"]), fontsize=7,
+                        xytext=(4, 4 + 8 * (n % 2)), textcoords="offset points")
+        for marker, color, label in (("|", plots.PALETTE[5], "sent"),
+                                     ("x", plots.PALETTE[0], "failed attempt"),
+                                     ("o", plots.PALETTE[1], "delivered"),
+                                     ("v", "black", "dead-lettered")):
+            ax.plot([], [], marker, color=color, label=label, linestyle="none")
+        ax.fill_between([], [], color=plots.PALETTE[4], alpha=0.15, label="user online")
+        ax.set_yticks(list(row.values()), list(row.keys()))
+        ax.set_ylim(-0.6, len(LANES) - 0.4)
+        ax.set_xlim(-0.1, end)
+        ax.set_xlabel("seconds since the first event")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+        return plots.finish(fig, title)
+
 
 class PushClient:
     """One user's WebSocket connection to the service, recording each push with its arrival."""
@@ -349,58 +402,3 @@ def _lane(sent: Sent | None) -> str:
     if sent is None or sent.type not in ("email", "push"):
         return "DLT"
     return "email (SMTP)" if sent.type == "email" else f"push {sent.user}"
-
-
-def delivery_timeline(result: NotificationRun,
-                      title: str = "Notification deliveries, retries and dead letters"):
-    """One lane per channel and user: sent (|), failed attempts (x) joined to where the event
-    ended, deliveries (o; dana's labelled by send order), dead letters (v); shaded while online."""
-    fig, (ax,) = plots.figure(width=10, height=4.2)
-    row = {lane: n for n, lane in enumerate(reversed(LANES))}
-    by_id = {sent.id: sent for sent in result.sent}
-
-    def seconds(ms: int) -> float:
-        return (ms - result.started_ms) / 1000
-
-    delivered = {e.id: (seconds(e.at_ms), "email (SMTP)") for e in result.emails}
-    delivered |= {p.id: (seconds(p.at_ms), f"push {p.user}") for p in result.pushes}
-    end = max([at for at, _ in delivered.values()]
-              + [seconds(f.failed_at_ms) for f in result.failures]) + 0.2
-    for user, at in result.connected_ms.items():
-        if at is not None:
-            y = row[f"push {user}"]
-            ax.fill_betweenx([y - 0.3, y + 0.3], seconds(at), end, color=plots.PALETTE[4],
-                             alpha=0.15, linewidth=0)
-    for sent in result.sent:
-        ax.plot(seconds(sent.at_ms), row[_lane(sent)], "|", color=plots.PALETTE[5],
-                markersize=12)
-    for event_id in dict.fromkeys(f.id for f in result.failures):
-        attempts = sorted(f.failed_at_ms for f in result.failures if f.id == event_id)
-        lane = _lane(by_id.get(event_id))
-        path = [seconds(ms) for ms in attempts] + [delivered.get(event_id, (None,))[0]]
-        path = [x for x in path if x is not None]
-        ax.plot(path, [row[lane]] * len(path), ":", color=plots.PALETTE[0], linewidth=1)
-        ax.plot(path[: len(attempts)], [row[lane]] * len(attempts), "x", color=plots.PALETTE[0],
-                markersize=8, zorder=3)
-    for at, lane in delivered.values():
-        ax.plot(at, row[lane], "o", color=plots.PALETTE[1], markersize=7, zorder=2)
-    rank = {sent.id: n + 1 for n, sent in enumerate(s for s in result.sent if s.user == ORDERED)}
-    for n, push in enumerate(result.pushes_to(ORDERED)):
-        ax.annotate(f"e{rank[push.id]}", (seconds(push.at_ms), row[f"push {ORDERED}"]),
-                    fontsize=8, xytext=(-5, 7 if n % 2 == 0 else -15), textcoords="offset points")
-    for n, dead in enumerate(f for f in result.failures if f.dead):
-        ax.plot(seconds(dead.failed_at_ms), row["DLT"], "v", color="black", markersize=8)
-        ax.annotate(dead.id, (seconds(dead.failed_at_ms), row["DLT"]), fontsize=7,
-                    xytext=(4, 4 + 8 * (n % 2)), textcoords="offset points")
-    for marker, color, label in (("|", plots.PALETTE[5], "sent"),
-                                 ("x", plots.PALETTE[0], "failed attempt"),
-                                 ("o", plots.PALETTE[1], "delivered"),
-                                 ("v", "black", "dead-lettered")):
-        ax.plot([], [], marker, color=color, label=label, linestyle="none")
-    ax.fill_between([], [], color=plots.PALETTE[4], alpha=0.15, label="user online")
-    ax.set_yticks(list(row.values()), list(row.keys()))
-    ax.set_ylim(-0.6, len(LANES) - 0.4)
-    ax.set_xlim(-0.1, end)
-    ax.set_xlabel("seconds since the first event")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
-    return plots.finish(fig, title)

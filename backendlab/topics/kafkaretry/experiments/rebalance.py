@@ -185,6 +185,33 @@ class RebalanceRun:
                 "handled": {name: len(rows) for name, rows in self.handled.items()},
                 "seconds": round(self.seconds, 2)}
 
+    def plot(self):
+        """Left: which consumer owned each partition over time. Right: messages handled per second by
+        each consumer. Grey bands: from each membership change until the group settled."""
+        fig, (owners, rates) = figure(ncols=2, width=12, height=3.8)
+        colours = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(self.consumers)}
+        for partition, consumer, start, end in self.ownership():
+            owners.barh(partition, end - start, left=start, height=0.6, color=colours[consumer])
+        owners.set_yticks(range(self.partitions), [f"partition {p}" for p in range(self.partitions)])
+        owners.set_xlabel("seconds")
+        owners.set_title("Who owns which partition (+n joins, -n leaves)", fontsize=10, pad=14)
+        times = [i * self.bucket_s for i in range(int(self.ended / self.bucket_s) + 1)]
+        for name, counts in self.throughput().items():
+            rates.plot(times, [c / self.bucket_s for c in counts], color=colours[name], label=name,
+                       linewidth=1.5)
+        rates.set_xlabel("seconds")
+        rates.set_ylabel("messages handled per second")
+        rates.set_title("Throughput per consumer", fontsize=10, pad=14)
+        rates.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        for ax in (owners, rates):
+            for change in self.rebalances:
+                ax.axvspan(change.started, change.settled, color=PALETTE[5], alpha=0.2, linewidth=0)
+        for change in self.rebalances:
+            name, verb = change.change.split(" ")
+            owners.text(change.started, 1.01, ("+" if verb == "joins" else "-") + name[-1],
+                        transform=owners.get_xaxis_transform(), fontsize=8, va="bottom")
+        return finish(fig, "A consumer group rebalancing: one owner per partition, a pause per change")
+
 
 def longest_gap(times: list[float], start: float, end: float) -> float:
     """The longest stretch inside [start, end] without a time from `times`."""
@@ -327,31 +354,3 @@ async def _stop(member: Member) -> None:
     if member.consumer is not None:
         await member.consumer.stop()
         member.consumer = None
-
-
-def rebalance_figure(run: RebalanceRun):
-    """Left: which consumer owned each partition over time. Right: messages handled per second by
-    each consumer. Grey bands: from each membership change until the group settled."""
-    fig, (owners, rates) = figure(ncols=2, width=12, height=3.8)
-    colours = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(run.consumers)}
-    for partition, consumer, start, end in run.ownership():
-        owners.barh(partition, end - start, left=start, height=0.6, color=colours[consumer])
-    owners.set_yticks(range(run.partitions), [f"partition {p}" for p in range(run.partitions)])
-    owners.set_xlabel("seconds")
-    owners.set_title("Who owns which partition (+n joins, -n leaves)", fontsize=10, pad=14)
-    times = [i * run.bucket_s for i in range(int(run.ended / run.bucket_s) + 1)]
-    for name, counts in run.throughput().items():
-        rates.plot(times, [c / run.bucket_s for c in counts], color=colours[name], label=name,
-                   linewidth=1.5)
-    rates.set_xlabel("seconds")
-    rates.set_ylabel("messages handled per second")
-    rates.set_title("Throughput per consumer", fontsize=10, pad=14)
-    rates.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    for ax in (owners, rates):
-        for change in run.rebalances:
-            ax.axvspan(change.started, change.settled, color=PALETTE[5], alpha=0.2, linewidth=0)
-    for change in run.rebalances:
-        name, verb = change.change.split(" ")
-        owners.text(change.started, 1.01, ("+" if verb == "joins" else "-") + name[-1],
-                    transform=owners.get_xaxis_transform(), fontsize=8, va="bottom")
-    return finish(fig, "A consumer group rebalancing: one owner per partition, a pause per change")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from backendlab.topics.ratelimit.experiments.common import run_prefix
+from backendlab.topics.ratelimit.experiments.common import admitted_steps, run_prefix
 from backendlab.topics.ratelimit import ALGORITHMS, MemoryLimiter, RedisLimiter, Rule
 from backendlab.services import redis_client
 
@@ -40,7 +40,7 @@ class TraceRun:
         return max((sum(1 for u in times if t <= u < t + self.window_ms) for t in times), default=0)
 
     def series(self) -> dict[str, tuple]:
-        """{algorithm: (times s, cumulative admitted)} for `plots.admitted_over_time`."""
+        """{algorithm: (times s, cumulative admitted)}: the figure's steps."""
         out = {}
         for name in self.admitted:
             times = self.admitted_times(name)
@@ -51,6 +51,12 @@ class TraceRun:
         return {name: {"admitted": sum(flags), "busiest_window": self.busiest_window(name)}
                 for name, flags in self.admitted.items()} | {
             "requests": len(self.trace), "limit": self.points, "stores_agree": self.stores_agree}
+
+    def plot(self):
+        """Each algorithm's cumulative admissions over the trace."""
+        window = "second" if self.window_ms == 1000 else f"{self.window_ms / 1000:g} s"
+        return admitted_steps(self.series(),
+                               title=f"Admitted requests on the same trace (limit {self.points} per {window})")
 
 
 def algorithms(points: int = 10, duration: float = 1.0) -> TraceRun:

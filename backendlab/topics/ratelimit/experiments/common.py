@@ -1,4 +1,5 @@
-"""What the rate-limit experiments share: a Redis key prefix per run, and servers started together."""
+"""What the rate-limit experiments share: a Redis key prefix per run, servers started together,
+and the figure of requests admitted over time."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import contextlib
 import functools
 import uuid
 
+from backendlab import plots
 from backendlab.servers import RunningServer, start_server, start_together
 from backendlab.services import redis_client
 from backendlab.services.redis import delete_keys, keys_under
@@ -41,3 +43,20 @@ def keys_left() -> int:
     a shared Redis, a class's for instance, do not count."""
     with contextlib.closing(redis_client()) as client:
         return sum(len(keys_under(client, prefix)) for prefix in _used_prefixes)
+
+
+def admitted_steps(series: dict[str, tuple], title: str, limit: float | None = None,
+                    marker: tuple[float, str] | None = None, xlabel: str = "time (s)"):
+    """Cumulative admitted requests per label of (times, totals), as steps; optionally a dashed
+    line at `limit` and a vertical `marker` (time, label) for an event."""
+    fig, (ax,) = plots.figure()
+    for label, (times, totals) in series.items():
+        ax.step(times, totals, where="post", linewidth=1.8, label=label)
+    if limit is not None:
+        ax.axhline(limit, color="black", linestyle="--", linewidth=1, label=f"limit ({limit:g})")
+    if marker is not None:
+        ax.axvline(marker[0], color="grey", linestyle=":", linewidth=1.5, label=marker[1])
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("requests admitted (cumulative)")
+    ax.legend()
+    return plots.finish(fig, title)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from backendlab import plots
 from backendlab.topics.ratelimit.experiments.common import start_all
 
 ATTACKER, HONEST, PROXY = "127.0.0.66", "127.0.0.7", "127.0.0.1"
@@ -33,6 +34,12 @@ class KeyRun:
 
     def summary(self) -> dict:
         return {"ip modes": self.admitted, "api-key plans": self.plans}
+
+    def plot(self):
+        """Requests admitted for the attacker and the honest user, per way of reading the IP."""
+        return plots.grouped_bars(self.admitted, ylabel="requests admitted",
+                                  title=f"Attacker ({self.attacker_requests} spoofed requests) and honest "
+                                        f"user ({self.honest_requests}) through one proxy")
 
 
 def send_from(address: str, url: str, count: int, headers=None) -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from backendlab import processes
 from backendlab import progressbar
-from backendlab.topics.ratelimit.experiments.common import run_prefix, start_all
+from backendlab.topics.ratelimit.experiments.common import admitted_steps, run_prefix, start_all
 from backendlab.servers import worker_pids
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -42,6 +42,12 @@ class LoadRun:
                         "admitted/limit": round(self.ratio(store), 2),
                         "workers_that_answered": self.workers_seen[store]}
                 for store in self.admitted} | {"limit": self.limit, "instances": self.instances}
+
+    def plot(self):
+        """Admissions per second of the run, summed, per store, against the limit."""
+        return admitted_steps(self.history, limit=self.limit, xlabel="seconds of the locust run",
+                               title=f"Admitted by {self.instances} workers: counters in memory vs "
+                                     "in Redis (from locust's CSV)")
 
 
 def _read_csv(path: Path, output: str) -> list[dict]:

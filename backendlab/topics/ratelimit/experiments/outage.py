@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import httpx
 
 from backendlab import progressbar
-from backendlab.topics.ratelimit.experiments.common import PREFIX, start_all
+from backendlab.topics.ratelimit.experiments.common import PREFIX, admitted_steps, start_all
 from backendlab.topics.ratelimit import FailurePolicy
 from backendlab.services.redis import RedisService
 
@@ -33,7 +33,7 @@ class OutageRun:
         return {status: phase.count(status) for status in sorted(set(phase))}
 
     def series(self) -> dict[str, tuple]:
-        """{policy: (times s, cumulative admitted)} for `plots.admitted_over_time`."""
+        """{policy: (times s, cumulative admitted)}: the figure's steps."""
         out = {}
         for policy, rows in self.results.items():
             totals, admitted = [], 0
@@ -46,6 +46,11 @@ class OutageRun:
     def summary(self) -> dict:
         return {policy: {"before": self.counts(policy, False), "after": self.counts(policy, True)}
                 for policy in self.results}
+
+    def plot(self):
+        """Each policy's cumulative admissions, the moment Redis stopped marked."""
+        return admitted_steps(self.series(), marker=(self.stopped_at, "Redis stopped"),
+                               title="Admitted per failure policy, before and after Redis stops")
 
 
 def redis_down(points: int = 5, duration: float = 1.0, seconds: float = 1.0,

@@ -8,6 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from backendlab import plots
 from backendlab.topics.ratelimit.experiments.common import run_prefix
 from backendlab.topics.ratelimit import GetThenIncrLimiter, RedisLimiter, Rule
 from backendlab.services import redis_client
@@ -34,6 +35,12 @@ class RaceRun:
                        "keys_without_ttl": self.keys_without_ttl[name]}
                 for name in self.admitted} | {"limit": self.limit, "burst": self.burst,
                                               "churned_keys": self.churn_keys}
+
+    def plot(self):
+        """Admissions in the burst and keys left without a TTL, per limiter."""
+        return plots.grouped_bars({f"admitted of {self.burst} (limit {self.limit})": self.admitted,
+                                   f"keys left without a TTL (of {self.churn_keys})": self.keys_without_ttl},
+                                  ylabel="count", title="GET-then-INCR vs a Lua script under concurrency")
 
 
 def burst(limiter, key: str, requests: int, threads: int) -> int:

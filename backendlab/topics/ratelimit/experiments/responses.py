@@ -9,10 +9,12 @@ from dataclasses import dataclass
 
 import httpx
 
+from backendlab import plots
 from backendlab.topics.ratelimit.experiments.common import run_prefix
 from backendlab.servers import start_server
 
 STATUS_NAMES = {200: "200 OK", 429: "429 Too Many Requests"}
+STATUS_COLORS = {"200 OK": plots.PALETTE[1], "429 Too Many Requests": plots.PALETTE[0]}
 TIME_LIMIT = 30.0
 
 
@@ -45,7 +47,7 @@ class ClientRun:
                 if k.startswith("ratelimit-") or k == "retry-after"}
 
     def timeline(self) -> list[tuple]:
-        """(lane, start, end, outcome) per request, for `plots.request_timeline`."""
+        """(lane, start, end, outcome) per request: the figure's bars."""
         return [(a.client, a.at, a.at + 0.02, STATUS_NAMES.get(a.status, str(a.status)))
                 for a in self.attempts]
 
@@ -53,6 +55,11 @@ class ClientRun:
         return {client: {"ok": self.count(client, 200), "refused_429": self.count(client, 429),
                          "seconds": round(max(a.at for a in self.of(client)), 2)}
                 for client in ("polite", "hammering")}
+
+    def plot(self):
+        """Each client's requests over time, coloured by status."""
+        return plots.request_timeline({"each request of each client": self.timeline()},
+                                      colors=STATUS_COLORS, title="Honouring Retry-After vs hammering")
 
 
 def _until_done(url: str, user: str, wanted: int, polite: bool, t0: float,
