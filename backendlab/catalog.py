@@ -1,11 +1,12 @@
 """The map of the suite: one number and one slug per topic, and where each of its parts lives.
 
 A topic's code is the package `backendlab.topics.<slug>`: its domain modules, `server.py` (and
-`labserver.py`, the lab's server), `experiments`, `checks.py` (the lab's checks) and
-`questions.yaml` (its question bank, named by the slug). Its notebook, lab and solution are
-`notebooks/`, `labs/`, `solutions/` `<number>-<file>.ipynb`, and its tests `tests/<slug>/`.
-Notebook 00, the README map, `serve`, `bench`, the quiz and `make test TOPIC=NN` find a topic's
-parts here. A topic is "ready" once its notebook exists in the project.
+`labserver.py`, the lab's server), `experiments`, `checks` (the lab's checks, a package whose
+`check()` runs them through `backendlab.checks.run_lab`) and `questions.yaml` (its question bank,
+named by the slug). Its notebook, lab and solution are `notebooks/`, `labs/`, `solutions/`
+`<number>-<file>.ipynb`, and its tests `tests/<slug>/`. Notebook 00, the README map, `serve`,
+`bench`, the quiz and `make test TOPIC=NN` find a topic's parts here. A topic is "ready" once its
+notebook exists in the project.
 """
 
 from __future__ import annotations

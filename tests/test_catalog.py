@@ -52,7 +52,7 @@ def test_every_built_topic_has_its_package_parts_and_every_notebook_a_package():
         assert topic.questions.is_file(), topic.slug
         assert (ROOT / "tests" / topic.slug).is_dir(), f"tests/{topic.slug}/ holds its tests"
         if catalog.notebook_path(topic, "labs", ROOT):
-            assert topic.has("checks"), f"{topic.slug} has a lab, so checks.py"
+            assert topic.has("checks"), f"{topic.slug} has a lab, so a checks package"
         for name, module in topic.servers.items():
             assert topic.has(module) and hasattr(topic.module(module), "create_app"), name
 
