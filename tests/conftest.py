@@ -60,14 +60,22 @@ def clean_service_env(monkeypatch):
 
 
 REDIS_ENGINES = ["real", "redis-server", "fakeredis"]
+# The two ways the suite runs: this machine's real services, or none configured, so the embedded
+# defaults start (redis-server when installed, else fakeredis). Experiments, servers and lab checks
+# run both ways; the Redis primitives they build on (`test_services_redis`, the Lua scripts) run
+# on every engine, so fakeredis stays proven where redis-server is installed.
+SUITE_MODES = ["real", "embedded"]
 
 
 def use_redis_engine(patch: pytest.MonkeyPatch, engine: str, service) -> None:
     """Point a Redis `service` at one engine through the environment: this machine's real Redis,
-    or an embedded redis-server or fakeredis; skip when that engine is absent."""
+    the embedded default, or an embedded redis-server or fakeredis; skip when that engine is
+    absent."""
     if engine == "real":
         patch.setenv("REDIS_URL", REAL_REDIS_URL)
         need_real(service, REAL_REDIS_URL)
+    elif engine == "embedded":
+        patch.setenv("BACKENDLAB_EMBEDDED", "1")
     else:
         patch.setenv("BACKENDLAB_EMBEDDED", "1")
         patch.setenv("BACKENDLAB_REDIS_ENGINE", engine)
@@ -75,20 +83,35 @@ def use_redis_engine(patch: pytest.MonkeyPatch, engine: str, service) -> None:
             pytest.skip(f"{engine} is not installed here")
 
 
-@pytest.fixture(scope="module", params=REDIS_ENGINES)
-def suite_redis(request):
-    """The suite's own Redis (the one experiments, servers and checks resolve) on each engine in
-    turn, for a whole module: the same assertions run on real Redis, redis-server and fakeredis."""
+@contextlib.contextmanager
+def suite_redis_on(engine: str):
+    """The suite's own Redis (the one experiments, servers and checks resolve) on `engine` for
+    the block; yields the engine's name."""
     from backendlab.services.redis import service
 
     service.stop()  # before the environment changes, so no stale shared address comes back
     with pytest.MonkeyPatch.context() as patch:
-        use_redis_engine(blank_service_env(patch), request.param, service)
+        use_redis_engine(blank_service_env(patch), engine, service)
         try:
             service.address()
-            yield request.param
+            yield engine
         finally:
             service.stop()
+
+
+@pytest.fixture(scope="module", params=REDIS_ENGINES)
+def suite_redis(request):
+    """The suite's own Redis on each engine in turn, for a whole module: the same assertions run
+    on real Redis, redis-server and fakeredis."""
+    with suite_redis_on(request.param) as engine:
+        yield engine
+
+
+@pytest.fixture(scope="module", params=SUITE_MODES)
+def suite_redis_both_ways(request):
+    """The suite's own Redis, real and then the embedded default, for a whole module."""
+    with suite_redis_on(request.param) as engine:
+        yield engine
 
 
 @pytest.fixture
@@ -97,11 +120,10 @@ def unique() -> str:
     return "bltest" + uuid.uuid4().hex[:10]
 
 
-@pytest.fixture(scope="module", params=REDIS_ENGINES)
+@pytest.fixture(scope="module", params=SUITE_MODES)
 def suite_redis_sql(request):
     """The suite's own Redis and SQL services (those experiments and servers resolve), for a
-    module: this machine's real Redis and PostgreSQL, or embedded ones (Redis by either engine,
-    SQLite)."""
+    module: this machine's real Redis and PostgreSQL, or the embedded defaults (SQLite)."""
     from backendlab.services import redis as redis_service, sql as sql_service
 
     services = (redis_service.service, sql_service.service)
@@ -179,3 +201,20 @@ def topic_owns(topic, nodeid: str) -> bool:
     return (nodeid.startswith((f"tests/{topic.slug}/", f"notebooks/{topic.stem}.ipynb",
                                f"solutions/{topic.stem}.ipynb"))
             or f"[{topic.stem}]" in nodeid or f"[{topic.slug}]" in nodeid)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`make test` runs on two xdist workers; each topic's test folder goes to one worker whole,
+    so a topic's tests never share its Redis keys, tables or topics with each other at once, and
+    each notebook runs in one worker, cell after cell. Other test files are spread one by one."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByTopic(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            folder = nodeid.split("/")
+            if folder[0] == "tests" and len(folder) > 2:
+                return "/".join(folder[:2])
+            return super()._split_scope(nodeid)
+
+    return ByTopic(config, log)

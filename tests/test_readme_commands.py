@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from backendlab import processes
@@ -238,7 +239,7 @@ def check_one_topic(command, env, tmp_path):
     """`make test TOPIC=06` passes the topic to pytest, which then collects that topic's own
     tests, notebook, solution and lab proofs, and nothing of another topic."""
     dry = run(f"make -n {command.removeprefix('make ')}", env=env)
-    assert "--nbval -p no:cacheprovider --topic 06" in dry.stdout, dry.stdout
+    assert "--nbval -p no:cacheprovider -n 2 --topic 06" in dry.stdout, dry.stdout
     listed = run(".venv/bin/python -m pytest tests notebooks solutions --nbval -p no:cacheprovider "
                  "--topic 06 --collect-only -q", env=env)
     assert listed.returncode == 0, listed.stdout + listed.stderr
@@ -249,6 +250,22 @@ def check_one_topic(command, env, tmp_path):
     strays = [n for n in nodes if not n.startswith(("tests/ratelimit/", "notebooks/06-", "solutions/06-"))
               and "[06-rate-limiting]" not in n and "[ratelimit]" not in n]
     assert strays == [], strays
+
+
+def check_test_busy(command, env, tmp_path):
+    """`make test-busy` runs `make test` three times through scripts/test-busy, which keeps one
+    core busy meanwhile and stops the busy process however the runs end (three full runs are
+    too long for a test: the script is run on quick commands instead)."""
+    dry = run(f"make -n {command.removeprefix('make ')}", env=env)
+    assert "scripts/test-busy make test" in dry.stdout, dry.stdout
+    for runs, code in (("true", 0), ("false", 1)):
+        before = {p.pid for p in psutil.process_iter()}
+        done = run(f"scripts/test-busy {runs}", env=env)
+        assert done.returncode == code, done.stdout + done.stderr
+        assert done.stdout.count("with one core kept busy") == (3 if code == 0 else 1), done.stdout
+        busy = [p for p in psutil.process_iter(["cmdline"]) if p.pid not in before
+                and "while True: pass" in " ".join(p.info["cmdline"] or [])]
+        assert busy == [], "the busy process outlived the runs"
 
 
 def check_nbconvert_form(command, env, tmp_path):
@@ -297,6 +314,7 @@ VERIFIED = {
     ".venv/bin/backendlab bench ratelimit --help": check_runs("--rounds"),
     "make labs": make_dry_run("labs", "-m backendlab labs"),
     "make test TOPIC=06": check_one_topic,
+    "make test-busy": check_test_busy,
     ".venv/bin/backendlab labs --check": check_runs(),
     "BACKENDLAB_EMBEDDED=1 .venv/bin/jupyter nbconvert --to notebook --execute --inplace "
     "notebooks/01-event-loop-and-streaming.ipynb": check_nbconvert_form,

@@ -11,8 +11,9 @@ from backendlab.topics.eventloop import experiments as ex
 @pytest.fixture(autouse=True)
 def nothing_left_running():
     before = {p.pid for p in psutil.Process().children(recursive=True)}
+    managed = processes.running()  # a test that ran earlier in this process may have left its own
     yield
-    assert processes.running() == []
+    assert [p for p in processes.running() if p not in managed] == []
     gone = psutil.wait_procs([p for p in psutil.Process().children(recursive=True)
                               if p.pid not in before], timeout=5)
     assert gone[1] == [], "an experiment left a process running"
@@ -24,8 +25,10 @@ def test_buffered_parse_stalls_the_loop_and_streaming_does_not():
     assert buffered.status == streamed.status == 200
     assert buffered.body["rows"] == streamed.body["rows"] == result.csv.rows
     assert buffered.body["malformed"] == result.csv.malformed > 0
-    assert buffered.p99 > 0.15
+    # Both /health probes ran in this run on this machine, so a busy core slows both: the ratio
+    # holds (about 50x on an idle machine, over 10x with a core busy), and with no stall it is ~1x.
     assert result.p99_ratio() > 5
+    # A count of bytes, not a time: the buffered body is held whole, the streamed one chunk by chunk.
     assert result.memory_ratio() > 5
     assert buffered.start < buffered.end <= buffered.probe.due[-1]
     assert set(result.latency_series()) == set(result.memory_series()) == {"buffered", "streamed"}
@@ -35,7 +38,8 @@ def test_to_thread_still_stalls_the_loop_a_process_pool_does_not():
     result = ex.offload(csv_mb=8, parses=2, rounds=1, progress=False)
     thread, process = result.runs["thread"], result.runs["process"]
     assert thread.statuses == process.statuses == [200, 200]
-    assert thread.p90 > 0.05
+    # The same run's process pool is the baseline: a thread still holds the GIL (about 50x worse at
+    # p90 on an idle machine, 4x with a core busy); a loop that never stalls would give ~1x.
     assert result.p90_ratio() > 2
     assert result.leftover_files == 0
     assert 0 < result.free_cores <= 2.2

@@ -15,7 +15,7 @@ def bench(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120, env=os.environ.copy())
 
 
-def test_a_tiny_run_prints_rates_round_trips_and_ratios(suite_redis):
+def test_a_tiny_run_prints_rates_round_trips_and_ratios(suite_redis_both_ways):
     done = bench("ratelimit", "--decisions", "90", "--points", "5", "--keys", "3", "--rounds", "3")
     assert done.returncode in (0, 1), done.stderr
     out = done.stdout

@@ -175,7 +175,7 @@ def test_each_policy_holds_when_redis_is_down_from_the_start():
     assert closed.json()["error"].startswith("rate-limit store unavailable (ConnectionError)")
 
 
-def test_workers_share_one_redis_and_admit_exactly_the_limit(suite_redis):
+def test_workers_share_one_redis_and_admit_exactly_the_limit(suite_redis_both_ways):
     with start_server("ratelimit", store="redis", workers=2, points=10, duration=60,
                       prefix=f"bltest-workers-{time.time_ns()}") as server:
         assert len(worker_pids(server.url + "/health", 2)) == 2
