@@ -21,9 +21,18 @@ def test_the_trace_run_draws_admissions_per_algorithm():
                                                "sliding_log": [True, True, False]}, True)
     fig = run.plot()
     ax = fig.axes[0]
-    assert title(fig) == "Admitted requests on the same trace (limit 2 per second)"
+    assert title(fig) == ("Admitted requests on the same trace (limit 2 per second): the fixed "
+                          "window lets 2x through at its edge")
     assert legend(ax) == ["fixed_window", "sliding_log"]
     assert list(ax.get_lines()[1].get_ydata()) == [0, 1, 2]
+
+
+def test_gcra_is_drawn_dashed_on_top_of_the_token_bucket_it_matches():
+    same = [True, True, False]
+    fig = TraceRun([100, 200, 300], 2, 1000, {"token_bucket": same, "gcra": same}, True).plot()
+    ax = fig.axes[0]
+    assert legend(ax) == ["token_bucket", "gcra (= token_bucket)"]
+    assert ax.get_lines()[1].get_linestyle() != "-" and ax.get_lines()[0].get_linestyle() == "-"
 
 
 def test_the_load_run_draws_both_stores_against_the_limit():

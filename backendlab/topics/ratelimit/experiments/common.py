@@ -46,12 +46,16 @@ def keys_left() -> int:
 
 
 def admitted_steps(series: dict[str, tuple], title: str, limit: float | None = None,
-                    marker: tuple[float, str] | None = None, xlabel: str = "time (s)"):
+                    marker: tuple[float, str] | None = None, xlabel: str = "time (s)",
+                    dashed: tuple[str, ...] = ()):
     """Cumulative admitted requests per label of (times, totals), as steps; optionally a dashed
-    line at `limit` and a vertical `marker` (time, label) for an event."""
+    line at `limit`, a vertical `marker` (time, label) for an event, and the labels in `dashed`
+    drawn dashed, on top, so a line that follows another exactly leaves it visible."""
     fig, (ax,) = plots.figure()
     for label, (times, totals) in series.items():
-        ax.step(times, totals, where="post", linewidth=1.8, label=label)
+        style = {"linestyle": (0, (4, 3)), "linewidth": 2.4, "zorder": 3} if label in dashed else \
+            {"linewidth": 1.8}
+        ax.step(times, totals, where="post", label=label, **style)
     if limit is not None:
         ax.axhline(limit, color="black", linestyle="--", linewidth=1, label=f"limit ({limit:g})")
     if marker is not None:
