@@ -117,14 +117,17 @@ def test_x_forwarded_for_counts_only_when_written_by_a_trusted_proxy():
 
 
 def test_a_block_outlasts_the_window_and_then_ends():
-    with start_server("ratelimit", key="user", points=1, duration=0.2, block=1.5) as server:
+    # Waits are measured from the answers, and the window (1 s) and the block (3 s) are far apart,
+    # so a slow machine only shifts when each request goes out, not what it must get.
+    with start_server("ratelimit", key="user", points=1, duration=1.0, block=3.0) as server:
         assert as_user(server, "b").status_code == 200
+        window_from = time.monotonic()  # the window started before this moment
         over = as_user(server, "b")
         blocked_by = time.monotonic()  # the block started before this answer arrived
-        assert over.status_code == 429 and over.headers["retry-after"] == "2"
-        time.sleep(0.4)
+        assert over.status_code == 429 and over.headers["retry-after"] == "3"
+        time.sleep(max(0.0, window_from + 1.2 - time.monotonic()))
         assert as_user(server, "b").status_code == 429, "the window passed, the block has not"
-        time.sleep(max(0.0, blocked_by + 1.6 - time.monotonic()))
+        time.sleep(max(0.0, blocked_by + 3.1 - time.monotonic()))
         assert as_user(server, "b").status_code == 200
 
 
