@@ -8,7 +8,6 @@ must: a Content-Type check, a 400 for undecodable bytes, and a one-line JSON err
 from __future__ import annotations
 
 import argparse
-import importlib.util
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
@@ -19,6 +18,7 @@ from starlette.routing import Route
 from backendlab.describe import describe_error
 from backendlab.servers.errors import Rejected, handlers
 from backendlab.servers.flags import add_flags, from_options, option
+from backendlab.servers.learner_code import load_function
 
 CSV_TYPES = {"text/csv", "application/csv"}
 ROUTES = {"GET /health": "", "POST /upload": "a text/csv body into your handler"}
@@ -35,17 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_flags(parser, Options)
 
 
-def load_handler(spec: str):
-    """The function `NAME` of `FILE.py:NAME`, imported from that file."""
-    path, _, name = spec.rpartition(":")
-    module_spec = importlib.util.spec_from_file_location("csvlab_handler", path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return getattr(module, name)
-
-
 def create_app() -> Starlette:
-    handler = load_handler(from_options(Options).handler)
+    handler = load_function(from_options(Options).handler)
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"ok": True})

@@ -20,7 +20,7 @@ from starlette.routing import Route
 from backendlab.describe import describe_error
 from backendlab.servers.errors import Rejected, handlers
 from backendlab.servers.flags import add_flags, from_options, option
-from backendlab.topics.eventloop.labserver import load_handler
+from backendlab.servers.learner_code import load_function
 from backendlab.topics.uploads.limits import Limits, timed_receive
 
 ROUTES = {"GET /health": "", "GET /stats": "bytes your handler read",
@@ -47,7 +47,7 @@ def add_arguments(parser) -> None:
 
 def create_app() -> Starlette:
     opts = from_options(Options)
-    handler = load_handler(opts.handler)
+    handler = load_function(opts.handler)
     limits = from_options(Limits)
     read = {"last_upload_bytes": 0}
 
