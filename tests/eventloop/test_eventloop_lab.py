@@ -100,7 +100,9 @@ def test_lab01_fails_a_handler_that_buffers_the_body_on_latency_and_memory():
     verdicts = [result.passed for result in report.results]
     assert verdicts == [True, True, True, False, False], str(report)
     latency, memory = (result.message for result in report.results[3:])
-    assert re.search(r"/health took \d+ ms \(p99\) during a 20 MB upload, limit 1000 ms", latency)
+    # Judged as a share of the upload's own time, so the verdict holds on a fast or a busy machine.
+    assert re.search(r"/health took \d+ ms \(p99\) during a 20 MB upload of [\d.]+ s: \d+% of it, "
+                     r"limit 25% of the upload", latency)
     assert re.search(r"memory grew by \d+ MB during a 20 MB upload, limit 10 MB: you are holding",
                      memory)
 

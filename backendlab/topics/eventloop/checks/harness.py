@@ -9,6 +9,7 @@ import inspect
 import shutil
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 
 import httpx
@@ -64,10 +65,12 @@ def feed(fn, data: bytes, size: int) -> dict:
 
 @dataclass
 class BigUpload:
-    """What the 20 MB upload measured: /health's p99 latency (s) and the server's memory growth."""
+    """What the 20 MB upload measured: /health's p99 latency (s), the server's memory growth and
+    how long the upload took (s)."""
 
     p99: float
     growth: int
+    seconds: float
 
 
 def mb(size: float) -> str:
@@ -145,13 +148,15 @@ class Lab:
         server = self.server()
         with RssSampler(server.pid, interval=0.01) as rss, \
                 LatencyProbe(server.url + "/health", interval=0.02) as probe:
+            started = time.perf_counter()
             result = self.upload(body(), timeout=BIG_TIMEOUT)
+            seconds = time.perf_counter() - started
         rows = 10_000 * count
         if not isinstance(result, dict) or result.get("rows") != rows:
             got = result.get("rows") if isinstance(result, dict) else result
             raise CheckFailed(f"the {mb(BIG_BYTES)} upload reported rows={got!r}, expected "
                               f"{rows}: fix the correctness checks first")
-        return BigUpload(probe.result.p99, rss.trace.growth)
+        return BigUpload(probe.result.p99, rss.trace.growth, seconds)
 
     def close(self) -> None:
         if self._server is not None:

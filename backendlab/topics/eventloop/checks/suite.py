@@ -9,9 +9,11 @@ from backendlab.topics.eventloop.checks.csvdata import (clean_csv, differences, 
                                                         reference)
 from backendlab.topics.eventloop.checks.harness import BIG_BYTES, Lab, feed, mb
 
-# Measured on 2 cores during the 20 MB upload: streaming, /health p99 40-220 ms and +2 MB;
-# buffer-then-parse, p99 3.3-5.0 s and +372 MB; buffer then parse with awaits, +140 MB.
-LATENCY_LIMIT = 1.0
+# Measured on 2 cores during the 20 MB upload: streaming, /health p99 40-220 ms of a 3-5 s upload
+# and +2 MB; buffer-then-parse, p99 3.3-5.0 s, most of the upload, and +372 MB; buffer then parse
+# with awaits, +140 MB. The stall is judged as a share of the upload's own time, which a faster or
+# busier machine scales alike: under 7% streamed, over 80% buffered.
+STALL_SHARE = 0.25
 MEMORY_LIMIT = BIG_BYTES // 2  # holding the body alone costs its full size
 CHUNK_SIZES = (1, 7, 4096)
 
@@ -62,8 +64,10 @@ def _chunk_boundaries(lab: Lab) -> str:
 
 def _latency(lab: Lab) -> str:
     big = lab.big_upload()
-    measured = f"/health took {big.p99 * 1000:.0f} ms (p99) during a {mb(BIG_BYTES)} upload"
-    return within(measured, big.p99, LATENCY_LIMIT, f"{LATENCY_LIMIT * 1000:.0f} ms", "the loop "
+    share = big.p99 / big.seconds
+    measured = (f"/health took {big.p99 * 1000:.0f} ms (p99) during a {mb(BIG_BYTES)} upload of "
+                f"{big.seconds:.1f} s: {share:.0%} of it")
+    return within(measured, share, STALL_SHARE, f"{STALL_SHARE:.0%} of the upload", "the loop "
                   "waited for your handler; handle each chunk as it arrives (`async for chunk in "
                   "chunks`) instead of collecting the body and parsing it at the end")
 
