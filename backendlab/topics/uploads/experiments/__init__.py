@@ -23,14 +23,15 @@ from backendlab.topics.uploads.experiments.completion_checks import completion_c
 from backendlab.topics.uploads.experiments.hostile_names import NameRun, hostile_names
 from backendlab.topics.uploads.experiments.leftovers import leftovers
 from backendlab.topics.uploads.experiments.proxied_vs_direct import ProxyComparison, proxied_vs_direct
-from backendlab.topics.uploads.experiments.put_vs_post import PutVsPost, put_vs_post
+from backendlab.topics.uploads.experiments.put_vs_post import (APP_ORIGIN, OTHER_ORIGIN, PutVsPost,
+                                                             put_vs_post)
 from backendlab.topics.uploads.experiments.s3_enforcement import s3_enforcement, s3_is_emulated
 from backendlab.topics.uploads.experiments.signed_downloads import signed_downloads
 from backendlab.topics.uploads.experiments.size_limit import LimitRun, size_limit
 from backendlab.topics.uploads.experiments.storage_modes import StorageComparison, storage_modes
 from backendlab.topics.uploads.experiments.type_checks import type_checks
 
-__all__ = ["BadInputResult", "Case", "LimitRun", "NameRun", "ProxyComparison", "PutVsPost", "StorageComparison",
+__all__ = ["APP_ORIGIN", "BadInputResult", "Case", "LimitRun", "NameRun", "OTHER_ORIGIN", "ProxyComparison", "PutVsPost", "StorageComparison",
            "bad_inputs", "completion_checks", "direct_upload", "hostile_names", "leftovers",
            "proxied_vs_direct", "put_vs_post", "s3_enforcement", "s3_is_emulated", "signed_downloads", "size_limit",
            "storage_modes", "type_checks", "upload_server"]
