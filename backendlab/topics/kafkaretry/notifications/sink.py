@@ -49,7 +49,7 @@ class SmtpSink:
 
     def __init__(self, busy_first: int = 0, busy_reply: str = BUSY,
                  unknown: Iterable[str] = ()):
-        if not busy_reply[:1] == "4":
+        if not busy_reply.startswith("4"):
             raise ValueError(f"busy_reply must be a 4xx SMTP answer, not {busy_reply!r}")
         self.busy_left, self.busy_reply, self.unknown = busy_first, busy_reply, frozenset(unknown)
         self.refused = 0
