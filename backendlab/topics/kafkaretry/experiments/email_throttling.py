@@ -19,7 +19,7 @@ import httpx
 
 from backendlab import plots
 from backendlab.servers import start_server
-from backendlab.topics.kafkaretry import decode, read_topic
+from backendlab.topics.kafkaretry import read_topic
 from backendlab.topics.kafkaretry.experiments.common import bootstrap, producer, run, run_topics
 from backendlab.topics.kafkaretry.notifications.sink import SmtpSink
 
