@@ -2,6 +2,8 @@
 
 moto accepts any credentials and enforces none of S3's presign rules (expiry, signatures, POST
 policy conditions); lessons that depend on those say so and run them against MinIO when configured.
+The embedded server runs without moto's allow-every-origin CORS, so a preflight meets the bucket's
+own CORS configuration, as on S3.
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ class S3Service(Service):
     def start_embedded(self) -> str:
         port = processes.free_port()
         argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-        self._embedded = processes.start("s3", argv, port=port).wait_for_port()
+        self._embedded = processes.start("s3", argv, port=port,
+                                         env={"MOTO_DISABLE_GLOBAL_CORS": "1"}).wait_for_port()
         return f"http://127.0.0.1:{port}"
 
     def describe(self) -> str:

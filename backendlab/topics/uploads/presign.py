@@ -2,6 +2,7 @@
 
 A presigned POST carries a signed *policy*: the bucket, the exact key prefix, the Content-Type and
 a content-length range; S3 refuses an upload that breaks it, and the signature expires. A
+presigned PUT signs one key and the Content-Type header, and nothing about the size. A
 presigned GET lets one client read one object for a few minutes. S3 (and MinIO) enforce all of
 this; moto, the embedded emulator, enforces none of it, so `verify_object` re-checks on
 completion what the server must never take on trust anyway: that the object exists and is what
@@ -42,6 +43,14 @@ def presigned_post(client, bucket: str, key: str, content_type: str, max_bytes: 
                   ["starts-with", "$key", prefix]]
     return client.generate_presigned_post(bucket, key, Fields={"Content-Type": content_type},
                                           Conditions=conditions, ExpiresIn=expires)
+
+
+def presigned_put(client, bucket: str, key: str, content_type: str,
+                  expires: int = UPLOAD_SECONDS) -> str:
+    """A URL that PUTs one body to exactly `key`; the signature covers the Content-Type header,
+    but no size: a PUT has no policy to carry a content-length range or a key prefix."""
+    return client.generate_presigned_url("put_object", ExpiresIn=expires, Params={
+        "Bucket": bucket, "Key": key, "ContentType": content_type})
 
 
 def policy_of(fields: dict) -> dict:
