@@ -31,11 +31,13 @@ def uploads():
 
 def test_the_upload_comparison_draws_latency_and_memory(uploads):
     latency, memory = uploads.plot(), uploads.plot("memory")
-    assert title(latency) == "/health latency during one 20 MB upload (log scale)"
-    assert title(memory) == "Server RSS growth during one 20 MB upload"
-    for fig in (latency, memory):
-        assert [line.get_label() for line in fig.axes[0].get_lines()] == ["buffered", "streamed"]
+    assert title(latency) == "/health p99 during one 20 MB upload: buffered 490 ms, streamed 2 ms (log scale)"
+    assert title(memory) == "Server RSS during one 20 MB upload: buffered +80 MB, streamed +1 MB"
+    assert [line.get_label() for line in latency.axes[0].get_lines()] == ["buffered", "streamed"]
+    assert [line.get_label() for line in memory.axes[0].get_lines()] == ["buffered", "streamed",
+                                                                         "file size (20 MB)"]
     assert list(memory.axes[0].get_lines()[0].get_ydata()) == [0, 80 * MB / 1e6]
+    assert list(memory.axes[0].get_lines()[-1].get_ydata()) == [20, 20], "the reference: the file"
     with pytest.raises(ValueError):
         uploads.plot("cpu")
 
@@ -65,6 +67,7 @@ def test_many_users_draws_the_limit_and_the_queue_side_by_side():
 def test_the_scale_result_draws_one_bar_per_worker_count():
     fig = ev.ScaleResult({1: ScaleRun(1, 30, 3.0), 2: ScaleRun(2, 57, 3.0)}, 2.0).plot()
     ax = fig.axes[0]
-    assert title(fig) == "CPU-bound uploads: 1 vs 2 uvicorn workers on 2 cores"
+    assert title(fig) == "CPU-bound uploads on 2 cores: 2 uvicorn workers give 1.9x (ideal 2x)"
     assert [t.get_text() for t in ax.get_xticklabels()] == ["1 worker", "2 workers"]
+    assert list(ax.get_lines()[0].get_ydata()) == [20, 20], "the ideal: twice one worker's rate"
     assert [t.get_text() for t in ax.texts] == ["10", "19"]
