@@ -56,13 +56,17 @@ def test_the_race_run_draws_admissions_and_keys_without_ttl():
     assert legend(ax) == ["GET then INCR", "Lua script"]
 
 
-def test_the_client_run_draws_each_request_coloured_by_status():
+def test_the_client_run_draws_successes_against_the_need_and_requests_by_status():
     run = ClientRun(1, [Attempt("polite", 0, 200, {}), Attempt("hammering", 0, 429, {}),
-                        Attempt("hammering", 0.1, 429, {})])
+                        Attempt("hammering", 0.1, 429, {}), Attempt("hammering", 0.2, 200, {})])
     fig = run.plot()
-    ax = fig.axes[0]
-    assert title(fig) == "Honouring Retry-After vs hammering"
-    assert len(ax.patches) == 3 and legend(ax) == ["200 OK", "429 Too Many Requests"]
+    progress, sent = fig.axes
+    assert title(fig) == ("Both clients had their 1 successes within 0.2 s; hammering took 2 refusals, "
+                          "polite 0")
+    assert legend(progress) == ["polite", "hammering", "needed: 1"]
+    assert list(progress.get_lines()[1].get_ydata()) == [0, 1]
+    assert legend(sent) == ["200 OK", "429 Too Many Requests"] and sent.get_yscale() == "log"
+    assert [t.get_text() for t in sent.texts] == ["1", "1", "0", "2"]
 
 
 def test_the_key_run_draws_admissions_per_way_of_reading_the_ip():
