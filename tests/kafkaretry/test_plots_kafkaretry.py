@@ -95,10 +95,15 @@ def test_notifications_draw_one_lane_per_channel_and_user():
 def test_the_rebalance_run_draws_owners_and_throughput():
     events = [Ownership(0.0, "a", "assigned", (0, 1)), Ownership(1.0, "a", "revoked", (0, 1)),
               Ownership(1.5, "a", "assigned", (0,)), Ownership(1.5, "b", "assigned", (1,))]
-    run = RebalanceRun(2, ["a", "b"], 10, 0.5, events, [Rebalance("b joins", started=1.0, settled=1.5)],
+    joins = [Rebalance("b joins", started=1.0, settled=1.5, pause=0.5),
+             Rebalance("c joins", started=1.8, settled=1.9, idle=["c"], pause=0.1)]
+    run = RebalanceRun(2, ["a", "b", "c"], 10, 0.5, events, joins,
                        set(), {"a": [(0.2, 0, 0)], "b": [(1.7, 1, 0)]}, 0, ended=2.0)
     fig = run.plot()
     owners, rates = fig.axes
-    assert title(fig) == "A consumer group rebalancing: one owner per partition, a pause per change"
-    assert len(owners.patches) == 4 + 1, "four ownership spans and the rebalance's band"
-    assert [line.get_label() for line in rates.get_lines()] == ["a", "b"]
+    assert title(fig) == ("2 partitions keep at most 2 consumers busy (c idle); each rebalance paused "
+                          "the group 0.1-0.1 s")
+    assert run.idle_spans() == [("c", 1.8, 2.0)], "from its join to the end of the run"
+    assert len(owners.patches) == 4 + 1 + 2, "four ownership spans, the idle lane and two bands"
+    assert [t.get_text() for t in owners.get_yticklabels()] == ["a", "b", "c"], "a lane per consumer"
+    assert [line.get_label() for line in rates.get_lines()] == ["a", "b"], "c handled nothing"
