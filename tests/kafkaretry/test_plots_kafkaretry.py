@@ -50,10 +50,13 @@ def test_the_due_time_run_draws_lateness_and_poll_gaps():
              for name in ("pause and resume", "sleep in the loop")}
     run = DueTimeRun(Backoff(), 3, 100, loops, Overrun(500, 800, 1, [], [], [0.0, 0.9]), 3.0)
     fig = run.plot()
-    left, right = fig.axes
-    assert title(fig) == "Waiting for a due time: pause the partition, or sleep in the loop"
-    assert len(left.patches) == 4
-    assert "max_poll_interval_ms=500" in [t.get_text() for t in right.get_legend().get_texts()]
+    gaps, late = fig.axes
+    assert title(fig) == ("Pausing the partition keeps polling (longest gap 100 ms); sleeping stops it "
+                          "(100 ms),\nand past max.poll.interval the consumer is thrown out and handles "
+                          "the message twice")
+    assert gaps.get_ylabel() == "time between two polls (ms)", "what pausing wins comes first"
+    assert len(late.patches) == 4 and late.get_title().startswith("The price of pausing")
+    assert "max_poll_interval_ms=500" in [t.get_text() for t in gaps.get_legend().get_texts()]
 
 
 def test_dead_letters_draw_each_message_fate_and_the_paced_replay():
