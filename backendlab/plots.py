@@ -218,10 +218,8 @@ def ratio_lines(x, series: Mapping[str, list[float]], xlabel: str, ylabel: str, 
     return finish(fig, title)
 
 
-def grouped_bars(groups: Mapping[str, Mapping[str, float]], ylabel: str, title: str,
-                 fmt: str = "{:.0f}"):
+def _grouped(ax, groups: Mapping[str, Mapping[str, float]], fmt: str) -> None:
     """Bars grouped by outer label, one colour per inner label, values written on top."""
-    fig, (ax,) = figure(width=8)
     inner = list(dict.fromkeys(name for values in groups.values() for name in values))
     width = 0.8 / max(len(inner), 1)
     for i, name in enumerate(inner):
@@ -230,6 +228,31 @@ def grouped_bars(groups: Mapping[str, Mapping[str, float]], ylabel: str, title: 
         rects = ax.bar(xs, heights, width, label=name, color=PALETTE[i % len(PALETTE)])
         ax.bar_label(rects, labels=[fmt.format(value) for value in heights], fontsize=8)
     ax.set_xticks(range(len(groups)), list(groups))
+    ax.margins(y=0.12)
+
+
+def grouped_bars(groups: Mapping[str, Mapping[str, float]], ylabel: str, title: str,
+                 fmt: str = "{:.0f}"):
+    """Bars grouped by outer label, one colour per inner label, values written on top."""
+    fig, (ax,) = figure(width=8)
+    _grouped(ax, groups, fmt)
     ax.set_ylabel(ylabel)
     ax.legend()
+    return finish(fig, title)
+
+
+def grouped_bars_and_totals(groups: Mapping[str, Mapping[str, float]], totals: Mapping[str, float],
+                            ylabels: tuple[str, str], titles: tuple[str, str], title: str,
+                            fmt: str = "{:.0f}"):
+    """Left: grouped bars (as `grouped_bars`); right: one bar per outer label of a quantity in
+    another unit, so it never shares an axis with the counts."""
+    fig, (left, right) = figure(ncols=2, width=11)
+    _grouped(left, groups, fmt)
+    left.legend(loc="upper right")
+    rects = right.bar(list(totals), list(totals.values()), 0.6, color=PALETTE[5])
+    right.bar_label(rects, labels=[fmt.format(v) for v in totals.values()], fontsize=8)
+    right.margins(y=0.12)
+    for ax, ylabel, name in zip((left, right), ylabels, titles):
+        ax.set_ylabel(ylabel)
+        ax.set_title(name, fontsize=10)
     return finish(fig, title)

@@ -41,11 +41,12 @@ def test_key_designs_draw_three_counts_per_scheme():
     designs = ca.KeyDesigns(naive=ca.KeyDesignRun("naive", [], [good, wrong], 1),
                             designed=ca.KeyDesignRun("designed", [], [good, good], 2))
     fig = designs.plot()
-    ax = fig.axes[0]
-    assert title(fig) == "2 key schemes, the same 2 requests"
-    assert ax.get_ylabel() == "count (2 requests)"
-    assert legend(ax) == ["wrong answers", "another user's orders", "keys in Redis"]
-    assert len(ax.patches) == 6
+    counts, keys = fig.axes
+    assert title(fig) == ("The same 2 requests: designed answers 2 right with 2 keys;\n"
+                          "naive serves another user's orders 0 times")
+    assert counts.get_ylabel() == "requests (of 2)" and keys.get_ylabel() == "keys"
+    assert legend(counts) == ["wrong answers", "another user's orders"] and len(counts.patches) == 4
+    assert [t.get_text() for t in keys.texts] == ["1", "2"], "keys on their own axis"
 
 
 def test_invalidation_runs_draw_hit_and_stale_ratios_per_strategy():
@@ -75,8 +76,10 @@ def test_instance_pairs_draw_stale_reads_per_store():
 
 
 def test_the_outage_shades_the_outage_and_colours_outcomes():
-    outage = ca.Outage(0.5, 1.5, times=[0, 1, 2], latency=[0.001, 0.03, 0.001], how=["hit", "bypass", "hit"])
+    outage = ca.Outage(0.5, 1.5, times=[0, 1, 2], latency=[0.001, 0.03, 0.001], how=["hit", "bypass", "hit"],
+                       status=[200] * 3)
     fig = outage.plot()
-    assert title(fig) == "Each request while Redis stops and comes back (log scale)"
+    assert title(fig) == ("Redis down 1.0 s: 1 requests answered from the database, 0 errors "
+                          "(latency, log scale)")
     assert legend(fig.axes[0]) == ["hit", "bypass", "cache down"]
     assert fig.axes[0].get_yscale() == "log"
