@@ -14,13 +14,13 @@ def legend(ax) -> list[str]:
 
 def test_cold_vs_warm_draws_both_passes_with_their_medians():
     fig = ca.ColdWarm([0.05] * 3, [0.001] * 3, ["miss"] * 3, ["hit"] * 3, 3, 0.05).plot()
-    assert title(fig) == "The same 3 pages, first and second time (log scale)"
+    assert title(fig) == "The same 3 pages twice: cached, the median is 50x faster (log scale)"
     assert [t.get_text() for t in fig.axes[0].texts] == ["median 50.0 ms", "median 1.0 ms"]
 
 
 def test_expiry_draws_the_keys_alive_and_marks_the_ttl():
     fig = ca.Expiry(0.6, 6, 0.05, times=[0, 0.5, 1], alive=[6, 6, 0]).plot()
-    assert title(fig) == "Cached keys expiring on their TTL"
+    assert title(fig) == "6 cached keys vanish by themselves 0.6 s after they were set"
     assert legend(fig.axes[0]) == ["keys in Redis", "TTL: 0.6 s"]
 
 
@@ -54,7 +54,8 @@ def test_invalidation_runs_draw_hit_and_stale_ratios_per_strategy():
     runs.update(ttl=ca.Workload("ttl", reads=10, hits=9, stale=4),
                 delete=ca.Workload("delete", reads=10, hits=6))
     fig = runs.plot()
-    assert title(fig) == "Invalidation on write, TTL 5 s"
+    assert title(fig) == ("TTL 5 s: ttl 40% stale, delete 0% stale\n"
+                          "(invalidating on write costs some hits)")
     assert sorted(t.get_text() for t in fig.axes[0].texts) == ["0.00", "0.40", "0.60", "0.90"]
 
 
@@ -62,7 +63,8 @@ def test_stampede_runs_draw_reads_per_expiry_and_mode():
     herd = ca.StampedeRuns(none=ca.StampedeRun("none", 30, [25, 28]), lock=ca.StampedeRun("lock", 30, [1, 1]))
     fig = herd.plot()
     ax = fig.axes[0]
-    assert title(fig) == "30 requests at once on an expired key"
+    assert title(fig) == ("30 requests at once on an expired key,\n"
+                          "database reads per burst: none up to 28, lock up to 1")
     assert [t.get_text() for t in ax.get_xticklabels()] == ["expiry 1", "expiry 2"]
     assert legend(ax) == ["none", "lock"]
 
@@ -70,7 +72,8 @@ def test_stampede_runs_draw_reads_per_expiry_and_mode():
 def test_instance_pairs_draw_stale_reads_per_store():
     fig = ca.InstancePairs(memory=ca.TwoInstances("memory", 8, 8), redis=ca.TwoInstances("redis", 8, 0)).plot()
     ax = fig.axes[0]
-    assert title(fig) == "A write through instance A, read through B"
+    assert title(fig) == ("A write through instance A, then a read through B,\n"
+                          "stale reads: memory 8 of 8, redis 0 of 8")
     assert ax.get_ylabel() == "stale reads on B (of 8)"
     assert [t.get_text() for t in ax.get_xticklabels()] == ["memory cache", "redis cache"]
 
