@@ -47,7 +47,7 @@ def test_the_offload_comparison_draws_latency_beside_throughput():
             for mode in ("thread", "process")}
     fig = ev.OffloadComparison(runs, 0, 2.0).plot()
     left, right = fig.axes
-    assert title(fig) == "to_thread vs process pool: /health latency (left), throughput (right)"
+    assert title(fig) == "A process pool keeps /health 1x faster (p90) than to_thread and parses 1.0x the MB/s"
     assert len(left.get_lines()) == 2 and len(right.patches) == 2
     assert right.get_ylabel() == "MB of CSV parsed per second"
 
@@ -57,7 +57,8 @@ def test_many_users_draws_the_limit_and_the_queue_side_by_side():
                                     Attempt(1, 1.2, 2, 200)], 1, 0)
     queued = ev.QueueResult([Job(0, 0, 0.1, 1, 202, {"status": "done"}, 3)], probe(0.001), 0)
     fig = ev.ManyUsers(limited, queued).plot()
-    assert title(fig) == "Many users at once"
+    assert title(fig) == ("Many users at once: the limit refuses 1 uploads with 503 + Retry-After,"
+                          "\nthe queue accepts all 1 with 202 within 0.1 s")
     assert [ax.get_title() for ax in fig.axes] == ["2 users, at most 1 uploads at a time",
                                                    "1 users, 202 + job id, then polling"]
     assert [len(ax.patches) for ax in fig.axes] == [3, 2]
