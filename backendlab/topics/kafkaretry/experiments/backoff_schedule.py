@@ -95,7 +95,9 @@ class RetrySchedule:
         right.set_xticks(range(1, len(self.ceilings_ms) + 1))
         right.set(xlabel="retry", ylabel="delay before it (ms)", title="Delay per retry")
         right.legend()
-        return plots.finish(fig, f"{self.failures} messages fail at once: when do they retry?")
+        return plots.finish(fig, f"{self.failures} messages fail at once: without jitter up to "
+                                 f"{self.busiest('no jitter')} retry in the same {self.bucket_ms} ms, with full "
+                                 f"jitter at most {self.busiest('full jitter')}")
 
 
 def retry_schedule(failures: int = 200, attempts: int = 4, backoff: Backoff = SCHEDULE_BACKOFF,
