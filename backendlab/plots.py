@@ -44,6 +44,12 @@ def finish(fig, title: str | None = None):
     return fig
 
 
+def reference_line(ax, value: float, label: str | None) -> None:
+    """A dashed black horizontal line at `value`, in the legend as `label`: the limit or ideal to
+    compare against."""
+    ax.axhline(value, color="black", linestyle="--", linewidth=1, label=label)
+
+
 def _latency_lines(ax, series: Mapping[str, tuple]) -> None:
     """One line per label of (due times in s, /health latencies in s), latency shown in ms."""
     for label, (due, latency) in series.items():
@@ -60,7 +66,7 @@ def _valued_bars(ax, values: Mapping[str, float], fmt: str, x=None, **bar_option
                    **bar_options)
     for rect, label in zip(rects, labels):
         ax.annotate(fmt.format(values[label]), (rect.get_x() + rect.get_width() / 2, rect.get_height()),
-                    ha="center", va="bottom", fontsize=9)
+                    xytext=(0, 2), textcoords="offset points", ha="center", va="bottom", fontsize=9)
     return rects
 
 
@@ -75,33 +81,46 @@ def latency_timeline(series: Mapping[str, tuple], title: str = "Probe latency wh
     return finish(fig, title)
 
 
-def memory_timeline(series: Mapping[str, tuple], title: str = "Server memory (RSS) over time"):
-    """One line per label of (times in s, RSS in bytes), shown in MB above each line's start."""
+def memory_timeline(series: Mapping[str, tuple], title: str = "Server memory (RSS) over time",
+                    reference: tuple[float, str] | None = None):
+    """One line per label of (times in s, RSS in bytes), shown in MB above each line's start;
+    `reference` is (MB, label) of a dashed line to compare against."""
     fig, (ax,) = figure()
     for label, (times, rss) in series.items():
         base = rss[0] if rss else 0
         ax.plot(times, [(v - base) / 1e6 for v in rss], linewidth=1.5, label=label)
+    if reference:
+        reference_line(ax, *reference)
     ax.set_xlabel("time since start (s)")
     ax.set_ylabel("RSS growth (MB)")
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return finish(fig, title)
 
 
-def bars(values: Mapping[str, float], ylabel: str, title: str, log: bool = False, fmt: str = "{:.0f}"):
-    """A bar per label, its value written on top."""
+def bars(values: Mapping[str, float], ylabel: str, title: str, log: bool = False, fmt: str = "{:.0f}",
+         reference: tuple[float, str] | None = None):
+    """A bar per label, its value written on top; `reference` is (value, label) of a dashed line."""
     fig, (ax,) = figure(width=7)
     _valued_bars(ax, values, fmt)
     ax.set_ylabel(ylabel)
+    if reference:
+        reference_line(ax, *reference)
+        ax.legend(loc="upper left")
+    ax.margins(y=0.15)
     if log:
         ax.set_yscale("log")
     return finish(fig, title)
 
 
-def lines(x, series: Mapping[str, list[float]], xlabel: str, ylabel: str, title: str):
-    """One line with markers per label over the same x values."""
+def lines(x, series: Mapping[str, list[float]], xlabel: str, ylabel: str, title: str,
+          reference: tuple[list[float], str] | None = None):
+    """One line with markers per label over the same x values; `reference` is (values over x,
+    label) of a dashed line to compare against."""
     fig, (ax,) = figure(width=7)
     for label, values in series.items():
         ax.plot(x, values, "o-", linewidth=1.8, label=label)
+    if reference:
+        ax.plot(x, reference[0], "--", color="black", linewidth=1, label=reference[1])
     ax.set_xticks(list(x))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -109,16 +128,27 @@ def lines(x, series: Mapping[str, list[float]], xlabel: str, ylabel: str, title:
     return finish(fig, title)
 
 
-def bar_panels(panels: Mapping[str, Mapping[str, float]], title: str, fmt: str = "{:.2f}"):
-    """Side-by-side bar charts, one per panel title, each with the same labels and colours."""
-    fig, axes = figure(ncols=len(panels), width=3.6 * len(panels), height=3.4)
+def bar_panels(panels: Mapping[str, Mapping[str, float]], title: str, fmt: str = "{:.2f}",
+               references: Mapping[str, tuple[float, str]] | None = None):
+    """Side-by-side bar charts, one per panel title, each with the same labels and colours, one
+    legend below them all; `references` maps a panel title to (value, label) of a dashed line."""
+    fig, axes = figure(ncols=len(panels), width=3.6 * len(panels), height=3.8)
     for ax, (name, values) in zip(axes, panels.items()):
-        _valued_bars(ax, values, fmt, x=range(len(values)), label=list(values))
+        _valued_bars(ax, values, fmt, x=range(len(values)), label=list(values), width=0.6)
+        if name in (references or {}):
+            value, label = references[name]
+            reference_line(ax, value, None)
+            ax.annotate(label, (len(values) - 0.35, value), xytext=(0, 3), textcoords="offset points",
+                        ha="right", fontsize=8)
         ax.set_xticks([])
-        ax.set_title(name, fontsize=10)
-    axes[0].legend(loc="upper center", bbox_to_anchor=(len(panels) / 2 + 0.1, -0.05),
-                   ncol=len(next(iter(panels.values()))), fontsize=9)
-    return finish(fig, title)
+        ax.set_xlim(-0.7, len(values) - 0.3)
+        ax.margins(y=0.18)
+        ax.set_title(name, fontsize=10, wrap=True)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9, frameon=False)
+    fig = finish(fig, title)
+    fig.subplots_adjust(bottom=0.14)
+    return fig
 
 
 def latency_with_bars(series: Mapping[str, tuple], values: Mapping[str, float], ylabel: str,
@@ -188,10 +218,8 @@ def ratio_lines(x, series: Mapping[str, list[float]], xlabel: str, ylabel: str, 
     return finish(fig, title)
 
 
-def grouped_bars(groups: Mapping[str, Mapping[str, float]], ylabel: str, title: str,
-                 fmt: str = "{:.0f}"):
+def _grouped(ax, groups: Mapping[str, Mapping[str, float]], fmt: str) -> None:
     """Bars grouped by outer label, one colour per inner label, values written on top."""
-    fig, (ax,) = figure(width=8)
     inner = list(dict.fromkeys(name for values in groups.values() for name in values))
     width = 0.8 / max(len(inner), 1)
     for i, name in enumerate(inner):
@@ -200,6 +228,31 @@ def grouped_bars(groups: Mapping[str, Mapping[str, float]], ylabel: str, title: 
         rects = ax.bar(xs, heights, width, label=name, color=PALETTE[i % len(PALETTE)])
         ax.bar_label(rects, labels=[fmt.format(value) for value in heights], fontsize=8)
     ax.set_xticks(range(len(groups)), list(groups))
+    ax.margins(y=0.12)
+
+
+def grouped_bars(groups: Mapping[str, Mapping[str, float]], ylabel: str, title: str,
+                 fmt: str = "{:.0f}"):
+    """Bars grouped by outer label, one colour per inner label, values written on top."""
+    fig, (ax,) = figure(width=8)
+    _grouped(ax, groups, fmt)
     ax.set_ylabel(ylabel)
     ax.legend()
+    return finish(fig, title)
+
+
+def grouped_bars_and_totals(groups: Mapping[str, Mapping[str, float]], totals: Mapping[str, float],
+                            ylabels: tuple[str, str], titles: tuple[str, str], title: str,
+                            fmt: str = "{:.0f}"):
+    """Left: grouped bars (as `grouped_bars`); right: one bar per outer label of a quantity in
+    another unit, so it never shares an axis with the counts."""
+    fig, (left, right) = figure(ncols=2, width=11)
+    _grouped(left, groups, fmt)
+    left.legend(loc="upper right")
+    rects = right.bar(list(totals), list(totals.values()), 0.6, color=PALETTE[5])
+    right.bar_label(rects, labels=[fmt.format(v) for v in totals.values()], fontsize=8)
+    right.margins(y=0.12)
+    for ax, ylabel, name in zip((left, right), ylabels, titles):
+        ax.set_ylabel(ylabel)
+        ax.set_title(name, fontsize=10)
     return finish(fig, title)

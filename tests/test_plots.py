@@ -39,6 +39,15 @@ def test_bars_and_bar_panels_write_each_value_on_its_bar():
     assert fig.axes[0].get_legend_handles_labels()[1] == ["x", "y"]
 
 
+def test_bars_lines_and_bar_panels_draw_the_reference_they_are_given():
+    ax = plots.bars({"x": 1.0, "y": 2.0}, "u", "t", reference=(2.0, "ideal")).axes[0]
+    assert [(line.get_label(), list(line.get_ydata())) for line in ax.get_lines()] == [("ideal", [2, 2])]
+    ax = plots.lines([1, 2], {"a": [1, 2]}, "n", "MB", "t", reference=([3, 6], "limit")).axes[0]
+    assert [line.get_label() for line in ax.get_lines()] == ["a", "limit"]
+    fig = plots.bar_panels({"a": {"x": 1}, "b": {"x": 2}}, "t", references={"b": (5, "cap")})
+    assert [len(ax.get_lines()) for ax in fig.axes] == [0, 1] and fig.axes[1].texts[-1].get_text() == "cap"
+
+
 def test_latency_with_bars_draws_latency_in_ms_beside_the_bars():
     fig = plots.latency_with_bars({"a": ([0, 1], [0.01, 0.02])}, {"a": 3.0}, "MB/s", "t")
     left, right = fig.axes

@@ -14,13 +14,13 @@ def legend(ax) -> list[str]:
 
 def test_cold_vs_warm_draws_both_passes_with_their_medians():
     fig = ca.ColdWarm([0.05] * 3, [0.001] * 3, ["miss"] * 3, ["hit"] * 3, 3, 0.05).plot()
-    assert title(fig) == "The same 3 pages, first and second time (log scale)"
+    assert title(fig) == "The same 3 pages twice: cached, the median is 50x faster (log scale)"
     assert [t.get_text() for t in fig.axes[0].texts] == ["median 50.0 ms", "median 1.0 ms"]
 
 
 def test_expiry_draws_the_keys_alive_and_marks_the_ttl():
     fig = ca.Expiry(0.6, 6, 0.05, times=[0, 0.5, 1], alive=[6, 6, 0]).plot()
-    assert title(fig) == "Cached keys expiring on their TTL"
+    assert title(fig) == "6 cached keys vanish by themselves 0.6 s after they were set"
     assert legend(fig.axes[0]) == ["keys in Redis", "TTL: 0.6 s"]
 
 
@@ -41,11 +41,12 @@ def test_key_designs_draw_three_counts_per_scheme():
     designs = ca.KeyDesigns(naive=ca.KeyDesignRun("naive", [], [good, wrong], 1),
                             designed=ca.KeyDesignRun("designed", [], [good, good], 2))
     fig = designs.plot()
-    ax = fig.axes[0]
-    assert title(fig) == "2 key schemes, the same 2 requests"
-    assert ax.get_ylabel() == "count (2 requests)"
-    assert legend(ax) == ["wrong answers", "another user's orders", "keys in Redis"]
-    assert len(ax.patches) == 6
+    counts, keys = fig.axes
+    assert title(fig) == ("The same 2 requests: designed answers 2 right with 2 keys;\n"
+                          "naive serves another user's orders 0 times")
+    assert counts.get_ylabel() == "requests (of 2)" and keys.get_ylabel() == "keys"
+    assert legend(counts) == ["wrong answers", "another user's orders"] and len(counts.patches) == 4
+    assert [t.get_text() for t in keys.texts] == ["1", "2"], "keys on their own axis"
 
 
 def test_invalidation_runs_draw_hit_and_stale_ratios_per_strategy():
@@ -53,7 +54,8 @@ def test_invalidation_runs_draw_hit_and_stale_ratios_per_strategy():
     runs.update(ttl=ca.Workload("ttl", reads=10, hits=9, stale=4),
                 delete=ca.Workload("delete", reads=10, hits=6))
     fig = runs.plot()
-    assert title(fig) == "Invalidation on write, TTL 5 s"
+    assert title(fig) == ("TTL 5 s: ttl 40% stale, delete 0% stale\n"
+                          "(invalidating on write costs some hits)")
     assert sorted(t.get_text() for t in fig.axes[0].texts) == ["0.00", "0.40", "0.60", "0.90"]
 
 
@@ -61,7 +63,8 @@ def test_stampede_runs_draw_reads_per_expiry_and_mode():
     herd = ca.StampedeRuns(none=ca.StampedeRun("none", 30, [25, 28]), lock=ca.StampedeRun("lock", 30, [1, 1]))
     fig = herd.plot()
     ax = fig.axes[0]
-    assert title(fig) == "30 requests at once on an expired key"
+    assert title(fig) == ("30 requests at once on an expired key,\n"
+                          "database reads per burst: none up to 28, lock up to 1")
     assert [t.get_text() for t in ax.get_xticklabels()] == ["expiry 1", "expiry 2"]
     assert legend(ax) == ["none", "lock"]
 
@@ -69,14 +72,17 @@ def test_stampede_runs_draw_reads_per_expiry_and_mode():
 def test_instance_pairs_draw_stale_reads_per_store():
     fig = ca.InstancePairs(memory=ca.TwoInstances("memory", 8, 8), redis=ca.TwoInstances("redis", 8, 0)).plot()
     ax = fig.axes[0]
-    assert title(fig) == "A write through instance A, read through B"
+    assert title(fig) == ("A write through instance A, then a read through B,\n"
+                          "stale reads: memory 8 of 8, redis 0 of 8")
     assert ax.get_ylabel() == "stale reads on B (of 8)"
     assert [t.get_text() for t in ax.get_xticklabels()] == ["memory cache", "redis cache"]
 
 
 def test_the_outage_shades_the_outage_and_colours_outcomes():
-    outage = ca.Outage(0.5, 1.5, times=[0, 1, 2], latency=[0.001, 0.03, 0.001], how=["hit", "bypass", "hit"])
+    outage = ca.Outage(0.5, 1.5, times=[0, 1, 2], latency=[0.001, 0.03, 0.001], how=["hit", "bypass", "hit"],
+                       status=[200] * 3)
     fig = outage.plot()
-    assert title(fig) == "Each request while Redis stops and comes back (log scale)"
+    assert title(fig) == ("Redis down 1.0 s: 1 requests answered from the database, 0 errors "
+                          "(latency, log scale)")
     assert legend(fig.axes[0]) == ["hit", "bypass", "cache down"]
     assert fig.axes[0].get_yscale() == "log"

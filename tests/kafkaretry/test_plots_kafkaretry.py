@@ -32,7 +32,8 @@ def test_blocking_draws_latency_and_lag_per_mode():
                       {"blocking": [(0, 0), (1, 2)], "retry topics": [(0, 0), (1, 0)]}, {}, 2.0)
     fig = run.plot()
     left, right = fig.axes
-    assert title(fig) == "A poison message retried in place vs sent to retry topics"
+    assert title(fig) == ("A poison message retried in place holds up healthy ones:\nlag up to 2 vs 0 "
+                          "with retry topics, p50 latency 155x lower")
     assert [line.get_label() for line in right.get_lines()] == ["blocking", "retry topics"]
     assert left.get_yscale() == "log"
 
@@ -40,7 +41,7 @@ def test_blocking_draws_latency_and_lag_per_mode():
 def test_the_retry_schedule_draws_load_and_delays():
     fig = retry_schedule(failures=20).plot()
     left, right = fig.axes
-    assert title(fig) == "20 messages fail at once: when do they retry?"
+    assert title(fig).startswith("20 messages fail at once: without jitter up to 20 retry in the same ")
     assert [line.get_label() for line in left.get_lines()] == ["no jitter", "full jitter"]
     assert right.get_title() == "Delay per retry"
 
@@ -50,10 +51,13 @@ def test_the_due_time_run_draws_lateness_and_poll_gaps():
              for name in ("pause and resume", "sleep in the loop")}
     run = DueTimeRun(Backoff(), 3, 100, loops, Overrun(500, 800, 1, [], [], [0.0, 0.9]), 3.0)
     fig = run.plot()
-    left, right = fig.axes
-    assert title(fig) == "Waiting for a due time: pause the partition, or sleep in the loop"
-    assert len(left.patches) == 4
-    assert "max_poll_interval_ms=500" in [t.get_text() for t in right.get_legend().get_texts()]
+    gaps, late = fig.axes
+    assert title(fig) == ("Pausing the partition keeps polling (longest gap 100 ms); sleeping stops it "
+                          "(100 ms),\nand past max.poll.interval the consumer is thrown out and handles "
+                          "the message twice")
+    assert gaps.get_ylabel() == "time between two polls (ms)", "what pausing wins comes first"
+    assert len(late.patches) == 4 and late.get_title().startswith("The price of pausing")
+    assert "max_poll_interval_ms=500" in [t.get_text() for t in gaps.get_legend().get_texts()]
 
 
 def test_dead_letters_draw_each_message_fate_and_the_paced_replay():
@@ -88,17 +92,22 @@ def test_notifications_draw_one_lane_per_channel_and_user():
                           [Push("dana", "e2", 1800)], {"dana": 1500},
                           [Failure("e2", 1, "transient", "offline", 1300, 1900, False)], [], {}, 1.0)
     fig = run.plot()
-    assert title(fig) == "Notification deliveries, retries and dead letters"
+    assert title(fig) == "1 emails and 1 pushes delivered through 1 retries; 0 dead-lettered"
     assert "email (SMTP)" in [t.get_text() for t in fig.axes[0].get_yticklabels()]
 
 
 def test_the_rebalance_run_draws_owners_and_throughput():
     events = [Ownership(0.0, "a", "assigned", (0, 1)), Ownership(1.0, "a", "revoked", (0, 1)),
               Ownership(1.5, "a", "assigned", (0,)), Ownership(1.5, "b", "assigned", (1,))]
-    run = RebalanceRun(2, ["a", "b"], 10, 0.5, events, [Rebalance("b joins", started=1.0, settled=1.5)],
+    joins = [Rebalance("b joins", started=1.0, settled=1.5, pause=0.5),
+             Rebalance("c joins", started=1.8, settled=1.9, idle=["c"], pause=0.1)]
+    run = RebalanceRun(2, ["a", "b", "c"], 10, 0.5, events, joins,
                        set(), {"a": [(0.2, 0, 0)], "b": [(1.7, 1, 0)]}, 0, ended=2.0)
     fig = run.plot()
     owners, rates = fig.axes
-    assert title(fig) == "A consumer group rebalancing: one owner per partition, a pause per change"
-    assert len(owners.patches) == 4 + 1, "four ownership spans and the rebalance's band"
-    assert [line.get_label() for line in rates.get_lines()] == ["a", "b"]
+    assert title(fig) == ("2 partitions keep at most 2 consumers busy (c idle); each rebalance paused "
+                          "the group 0.1-0.1 s")
+    assert run.idle_spans() == [("c", 1.8, 2.0)], "from its join to the end of the run"
+    assert len(owners.patches) == 4 + 1 + 2, "four ownership spans, the idle lane and two bands"
+    assert [t.get_text() for t in owners.get_yticklabels()] == ["a", "b", "c"], "a lane per consumer"
+    assert [line.get_label() for line in rates.get_lines()] == ["a", "b"], "c handled nothing"

@@ -40,7 +40,7 @@ def test_the_load_run_draws_both_stores_against_the_limit():
                   {"memory": ([0, 1], [50, 110]), "redis": ([0, 1], [30, 40])}, {"memory": 3, "redis": 3})
     fig = run.plot()
     ax = fig.axes[0]
-    assert title(fig) == "Admitted by 3 workers: counters in memory vs in Redis (from locust's CSV)"
+    assert title(fig) == "Admitted by 3 workers, as a multiple of the limit: memory 2.8x, redis 1.0x"
     assert legend(ax) == ["memory", "redis", "limit (40)"]
     assert ax.get_xlabel() == "seconds of the locust run"
 
@@ -50,26 +50,31 @@ def test_the_race_run_draws_admissions_and_keys_without_ttl():
                   {"GET then INCR": 4, "Lua script": 0})
     fig = run.plot()
     ax = fig.axes[0]
-    assert title(fig) == "GET-then-INCR vs a Lua script under concurrency"
+    assert title(fig) == "500 requests at once, limit 100, admitted: GET then INCR 130, Lua script 100"
     assert [t.get_text() for t in ax.get_xticklabels()] == ["admitted of 500 (limit 100)",
                                                            "keys left without a TTL (of 20)"]
     assert legend(ax) == ["GET then INCR", "Lua script"]
 
 
-def test_the_client_run_draws_each_request_coloured_by_status():
+def test_the_client_run_draws_successes_against_the_need_and_requests_by_status():
     run = ClientRun(1, [Attempt("polite", 0, 200, {}), Attempt("hammering", 0, 429, {}),
-                        Attempt("hammering", 0.1, 429, {})])
+                        Attempt("hammering", 0.1, 429, {}), Attempt("hammering", 0.2, 200, {})])
     fig = run.plot()
-    ax = fig.axes[0]
-    assert title(fig) == "Honouring Retry-After vs hammering"
-    assert len(ax.patches) == 3 and legend(ax) == ["200 OK", "429 Too Many Requests"]
+    progress, sent = fig.axes
+    assert title(fig) == ("Both clients had their 1 successes within 0.2 s; hammering took 2 refusals, "
+                          "polite 0")
+    assert legend(progress) == ["polite", "hammering", "needed: 1"]
+    assert list(progress.get_lines()[1].get_ydata()) == [0, 1]
+    assert legend(sent) == ["200 OK", "429 Too Many Requests"] and sent.get_yscale() == "log"
+    assert [t.get_text() for t in sent.texts] == ["1", "1", "0", "2"]
 
 
 def test_the_key_run_draws_admissions_per_way_of_reading_the_ip():
     run = KeyRun(5, 30, 3, {"socket peer": {"attacker": 5, "honest": 0},
                             "trusted proxy only": {"attacker": 5, "honest": 3}}, {}, [])
     fig = run.plot()
-    assert title(fig) == "Attacker (30 spoofed requests) and honest user (3) through one proxy"
+    assert title(fig) == ("30 spoofed requests through one proxy: 'socket peer' admits 5,\n"
+                          "the other ways at most 5 (the honest user sends 3)")
     assert legend(fig.axes[0]) == ["attacker", "honest"] and len(fig.axes[0].patches) == 4
 
 
@@ -77,6 +82,6 @@ def test_the_outage_run_marks_when_redis_stopped():
     run = OutageRun(5, 1.0, 0.5, {"open": [(0.1, 200), (0.6, 200)], "closed": [(0.1, 200), (0.6, 503)]})
     fig = run.plot()
     ax = fig.axes[0]
-    assert title(fig) == "Admitted per failure policy, before and after Redis stops"
+    assert title(fig) == "After Redis stops: open admits 1 of 1, closed admits 0 of 1"
     assert legend(ax) == ["open", "closed", "Redis stopped"]
     assert list(ax.get_lines()[1].get_ydata()) == [1, 1]

@@ -72,7 +72,7 @@ def test_a_client_that_honours_retry_after_is_rarely_refused(suite_redis_both_wa
                                   "ratelimit-reset"}
     assert run.count("polite", 429) <= 2
     assert run.count("hammering", 429) > 10 * run.count("polite", 429)
-    assert {outcome for *_, outcome in run.timeline()} == {"200 OK", "429 Too Many Requests"}
+    assert run.successes("hammering")[1] == [1, 2, 3, 4, 5]
 
 
 def test_a_block_holds_past_the_window(suite_redis_both_ways, no_keys_left):

@@ -21,7 +21,10 @@ class InvalidationRuns(dict):
         return plots.grouped_bars({name: {"hit ratio": run.hit_ratio, "stale-read ratio": run.stale_ratio}
                                    for name, run in self.items()},
                                   ylabel="share of reads", fmt="{:.2f}",
-                                  title=f"Invalidation on write, TTL {self.ttl:g} s")
+                                  title=f"TTL {self.ttl:g} s: "
+                                        + ", ".join(f"{name} {run.stale_ratio:.0%} stale"
+                                                    for name, run in self.items())
+                                        + "\n(invalidating on write costs some hits)")
 
 
 def invalidation(strategies: tuple[str, ...] = STRATEGIES, ttl: float = 5.0, reads: int = 120,

@@ -68,13 +68,18 @@ class KeyDesigns(dict):
     """{scheme: KeyDesignRun}: every scheme on the same requests."""
 
     def plot(self):
-        """Wrong answers, leaks and keys per scheme, as grouped bars."""
+        """Wrong answers and leaks per scheme (left), beside the keys each left in Redis (right)."""
         requests = len(next(iter(self.values())).answers)
-        return plots.grouped_bars(
-            {scheme: {"wrong answers": run.wrong, "another user's orders": run.leaked,
-                      "keys in Redis": run.keys} for scheme, run in self.items()},
-            ylabel=f"count ({requests} requests)",
-            title=f"{len(self)} key schemes, the same {requests} requests")
+        best = min(self.values(), key=lambda run: (run.wrong, run.keys))
+        worst = max(self.values(), key=lambda run: (run.leaked, run.wrong))
+        return plots.grouped_bars_and_totals(
+            {scheme: {"wrong answers": run.wrong, "another user's orders": run.leaked}
+             for scheme, run in self.items()},
+            {scheme: run.keys for scheme, run in self.items()},
+            ylabels=(f"requests (of {requests})", "keys"),
+            titles=("wrong answers, and leaks among them", "keys left in Redis"),
+            title=f"The same {requests} requests: {best.scheme} answers {requests - best.wrong} right "
+                  f"with {best.keys} keys;\n{worst.scheme} serves another user's orders {worst.leaked} times")
 
 
 def ask(client: httpx.Client, kind: str, params: dict, user: str | None) -> Answer:

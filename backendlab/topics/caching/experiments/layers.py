@@ -30,7 +30,8 @@ class InstancePairs(dict):
         writes = next(iter(self.values())).reads
         return plots.bars({f"{store} cache": result.stale for store, result in self.items()},
                           ylabel=f"stale reads on B (of {writes})",
-                          title="A write through instance A, read through B")
+                          title="A write through instance A, then a read through B,\nstale reads: "
+                                + ", ".join(f"{store} {result.stale} of {writes}" for store, result in self.items()))
 
 
 def two_instances(stores: tuple[str, ...] = ("memory", "redis"),

@@ -72,8 +72,11 @@ class Outage:
         ax.set_xlabel("time since start (s)")
         ax.set_ylabel("latency (ms)")
         ax.set_yscale("log")
-        ax.legend(ncol=4)
-        return plots.finish(fig, "Each request while Redis stops and comes back (log scale)")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        errors = sum(s != 200 for s in self.status)
+        during = self.served(self.down_at, self.up_at)
+        return plots.finish(fig, f"Redis down {self.up_at - self.down_at:.1f} s: {len(during)} requests "
+                                 f"answered from the database, {errors} errors (latency, log scale)")
 
 
 def redis_outage(seconds: float = 2.4, down_at: float = 0.6, up_at: float = 1.4,

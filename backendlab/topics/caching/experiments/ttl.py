@@ -46,7 +46,8 @@ class Expiry:
         ax.set_xlabel("time since the first page was asked for (s)")
         ax.set_ylabel("keys")
         ax.legend()
-        return plots.finish(fig, "Cached keys expiring on their TTL")
+        return plots.finish(fig, f"{self.cached} cached keys vanish by themselves {self.ttl:g} s after "
+                                 "they were set")
 
 
 class TtlSweep(list):

@@ -27,4 +27,7 @@ class ManyUsers:
             {f"{self.limited.users} users, at most {self.limited.limit} uploads at a time":
                  self.limited.timeline(),
              f"{len(self.queued.jobs)} users, 202 + job id, then polling": self.queued.timeline()},
-            colors=OUTCOME_COLORS, title="Many users at once")
+            colors=OUTCOME_COLORS,
+            title=f"Many users at once: the limit refuses {len(self.limited.refused)} uploads with 503 + "
+                  f"Retry-After,\nthe queue accepts all {len(self.queued.jobs)} with 202 within "
+                  f"{max(self.queued.accept_seconds, default=0):.1f} s")

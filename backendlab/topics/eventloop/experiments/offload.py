@@ -63,7 +63,8 @@ class OffloadComparison:
         """Each mode's /health latency during its first batch, beside its parse throughput."""
         return plots.latency_with_bars(
             self.latency_series(), self.throughputs(), ylabel="MB of CSV parsed per second",
-            title="to_thread vs process pool: /health latency (left), throughput (right)")
+            title=f"A process pool keeps /health {self.p90_ratio():.0f}x faster (p90) than to_thread "
+                  f"and parses {self.throughput_ratio():.1f}x the MB/s")
 
     def summary(self) -> dict[str, dict]:
         return {**{mode: {"ok": run.statuses.count(200), "batches": len(run.seconds),

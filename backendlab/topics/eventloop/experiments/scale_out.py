@@ -51,10 +51,15 @@ class ScaleResult:
         return {f"{w} worker{'s' if w > 1 else ''}": r.throughput for w, r in self.runs.items()}
 
     def plot(self):
-        """Requests per second for each worker count, one bar each."""
-        counts = " vs ".join(str(w) for w in self.runs)
+        """Requests per second for each worker count, one bar each, and the ideal for the most
+        workers: the fewest workers' rate times the ratio of their counts."""
+        fewer, more = min(self.runs), max(self.runs)
+        ideal = more / fewer
         return plots.bars(self.throughputs(), ylabel="requests per second",
-                          title=f"CPU-bound uploads: {counts} uvicorn workers on 2 cores", fmt="{:.0f}")
+                          title=f"CPU-bound uploads on 2 cores: {more} uvicorn workers give "
+                                f"{self.gain(more, fewer):.1f}x (ideal {ideal:g}x)",
+                          fmt="{:.0f}", reference=(ideal * self.runs[fewer].throughput,
+                                                   f"ideal: {ideal:g}x {fewer} worker"))
 
     def summary(self) -> dict[int, dict]:
         return {**{f"{w} worker(s)": {"requests/s": round(r.throughput, 1),

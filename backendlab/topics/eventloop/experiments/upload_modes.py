@@ -62,11 +62,14 @@ class UploadComparison:
         """/health latency ("latency") or server RSS growth ("memory") while the CSV went in."""
         size = f"{self.csv.size / MB:.0f} MB"
         if view == "latency":
+            p99 = ", ".join(f"{mode} {run.p99 * 1000:.0f} ms" for mode, run in self.runs.items())
             return plots.latency_timeline(self.latency_series(),
-                                          title=f"/health latency during one {size} upload (log scale)")
+                                          title=f"/health p99 during one {size} upload: {p99} (log scale)")
         if view == "memory":
+            growth = ", ".join(f"{mode} +{run.growth / MB:.0f} MB" for mode, run in self.runs.items())
             return plots.memory_timeline(self.memory_series(),
-                                         title=f"Server RSS growth during one {size} upload")
+                                         title=f"Server RSS during one {size} upload: {growth}",
+                                         reference=(self.csv.size / 1e6, f"file size ({size})"))
         raise ValueError(f"view is 'latency' or 'memory', not {view!r}")
 
     def summary(self) -> dict[str, dict]:

@@ -95,7 +95,9 @@ class RetrySchedule:
         right.set_xticks(range(1, len(self.ceilings_ms) + 1))
         right.set(xlabel="retry", ylabel="delay before it (ms)", title="Delay per retry")
         right.legend()
-        return plots.finish(fig, f"{self.failures} messages fail at once: when do they retry?")
+        return plots.finish(fig, f"{self.failures} messages fail at once: without jitter up to "
+                                 f"{self.busiest('no jitter')} retry in the same {self.bucket_ms} ms, with full "
+                                 f"jitter at most {self.busiest('full jitter')}")
 
 
 def retry_schedule(failures: int = 200, attempts: int = 4, backoff: Backoff = SCHEDULE_BACKOFF,
@@ -226,28 +228,34 @@ class DueTimeRun:
             "seconds": round(self.seconds, 1)}
 
     def plot(self):
-        """Left: how late each retry ran after its due time, per loop; right: the time between polls
-        of each loop, and the max.poll.interval the overrunning loop broke."""
-        fig, (left, right) = plots.figure(ncols=2, width=11)
+        """Left: the time between polls of each loop, and the max.poll.interval the overrunning loop
+        broke (what pausing wins); right: how late each retry ran after its due time (its price)."""
+        fig, (gaps, late) = plots.figure(ncols=2, width=11, height=3.9)
         width = 0.8 / len(LOOPS)
         for i, (name, colour) in enumerate(zip(LOOPS, plots.PALETTE[1:])):
             loop = self.loops[name]
             attempts = [attempt for attempt, _, _ in loop.retries]
-            left.bar([a + (i - (len(LOOPS) - 1) / 2) * width for a in attempts], loop.lateness_ms,
+            late.bar([a + (i - (len(LOOPS) - 1) / 2) * width for a in attempts], loop.lateness_ms,
                      width, color=colour, label=name)
-            _gaps(right, loop.polls_s, colour, name)
+            _gaps(gaps, loop.polls_s, colour, name)
         overrun = self.overrun
-        _gaps(right, overrun.polls_s, plots.PALETTE[0], f"sleep {overrun.sleep_ms} ms (thrown out)")
-        right.axhline(overrun.max_poll_interval_ms, color=plots.PALETTE[0], linestyle="--",
-                      linewidth=1, label=f"max_poll_interval_ms={overrun.max_poll_interval_ms}")
-        left.set_xticks(attempts)
-        left.set(xlabel="attempt", ylabel="ran after its due time (ms)", title="Retry lateness")
-        right.set(xlabel="time (s)", ylabel="time between two polls (ms)", title="Gaps between polls")
-        for ax in (left, right):  # room for the legend above the bars and lines
+        _gaps(gaps, overrun.polls_s, plots.PALETTE[0], f"sleep {overrun.sleep_ms} ms (thrown out)")
+        gaps.axhline(overrun.max_poll_interval_ms, color=plots.PALETTE[0], linestyle="--",
+                     linewidth=1, label=f"max_poll_interval_ms={overrun.max_poll_interval_ms}")
+        late.set_xticks(attempts)
+        gaps.set(xlabel="time (s)", ylabel="time between two polls (ms)")
+        gaps.set_title("What is measured: gaps between polls (lower is better)", fontsize=10)
+        late.set(xlabel="attempt", ylabel="ran after its due time (ms)")
+        late.set_title("The price of pausing: a retry runs up to a poll late", fontsize=10)
+        for ax in (gaps, late):  # room for the legend above the bars and lines
             ax.set_ylim(0, ax.get_ylim()[1] * 1.45)
-        left.legend(ncol=2, loc="upper center")
-        right.legend(fontsize=8, ncol=2, loc="upper center")
-        return plots.finish(fig, "Waiting for a due time: pause the partition, or sleep in the loop")
+        late.legend(ncol=2, loc="upper center", fontsize=9)
+        gaps.legend(fontsize=8, ncol=2, loc="upper center")
+        pause, sleep = (self.loops[name] for name in LOOPS)
+        return plots.finish(fig, f"Pausing the partition keeps polling (longest gap "
+                                 f"{pause.longest_poll_gap_ms:.0f} ms); sleeping stops it "
+                                 f"({sleep.longest_poll_gap_ms:.0f} ms),\nand past max.poll.interval "
+                                 "the consumer is thrown out and handles the message twice")
 
 
 async def _drive(poll_once, until, start: float, timeout: float) -> list[float]:

@@ -164,7 +164,10 @@ class BlockingRun:
                   title="Consumer lag on the source partition")
         left.legend()
         right.legend()
-        return plots.finish(fig, "A poison message retried in place vs sent to retry topics")
+        blocking, topics = MODES
+        return plots.finish(fig, f"A poison message retried in place holds up healthy ones:\nlag up to "
+                                 f"{self.max_lag[blocking]} vs {self.max_lag[topics]} with retry topics, "
+                                 f"p50 latency {self.speedup(50):.0f}x lower")
 
 
 async def _lag(consumer, tp) -> int:

@@ -155,7 +155,7 @@ class NotificationRun:
                                  for user in sorted({p.user for p in self.pushes})},
                 "seconds": round(self.seconds, 2)}
 
-    def plot(self, title: str = "Notification deliveries, retries and dead letters"):
+    def plot(self):
         """One lane per channel and user: sent (|), failed attempts (x) joined to where the event
         ended, deliveries (o; dana's labelled by send order), dead letters (v); shaded while online."""
         fig, (ax,) = plots.figure(width=10, height=4.2)
@@ -206,7 +206,10 @@ class NotificationRun:
         ax.set_xlim(-0.1, end)
         ax.set_xlabel("seconds since the first event")
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
-        return plots.finish(fig, title)
+        counts = self.summary()
+        return plots.finish(fig, f"{counts['emails delivered']} emails and {counts['pushes delivered']} "
+                                 f"pushes delivered through {counts['retries']} retries; "
+                                 f"{counts['dead-lettered']} dead-lettered")
 
 
 class PushClient:

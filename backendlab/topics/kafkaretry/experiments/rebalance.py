@@ -185,32 +185,62 @@ class RebalanceRun:
                 "handled": {name: len(rows) for name, rows in self.handled.items()},
                 "seconds": round(self.seconds, 2)}
 
+    def idle_spans(self) -> list[tuple[str, float, float]]:
+        """(consumer, from s, to s): a member left without a partition by a change, from that
+        change until the next one (or the end of the run)."""
+        ends = [r.started for r in self.rebalances[1:]] + [self.ended]
+        return [(name, r.started, end) for r, end in zip(self.rebalances, ends) for name in r.idle]
+
+    def pauses(self) -> list[float]:
+        """Each rebalance's pause, leaving out the first join (nothing to pause yet) if there are more."""
+        return [r.pause for r in self.rebalances[1:] or self.rebalances]
+
     def plot(self):
-        """Left: which consumer owned each partition over time. Right: messages handled per second by
-        each consumer. Grey bands: from each membership change until the group settled."""
-        fig, (owners, rates) = figure(ncols=2, width=12, height=3.8)
+        """Left: one lane per consumer, what it owned over time (p0, p1...) and when it sat idle.
+        Right: messages handled per second by each consumer. Light bands: each rebalance."""
+        fig, (owners, rates) = figure(ncols=2, width=12, height=4.2)
         colours = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(self.consumers)}
-        for partition, consumer, start, end in self.ownership():
-            owners.barh(partition, end - start, left=start, height=0.6, color=colours[consumer])
-        owners.set_yticks(range(self.partitions), [f"partition {p}" for p in range(self.partitions)])
-        owners.set_xlabel("seconds")
-        owners.set_title("Who owns which partition (+n joins, -n leaves)", fontsize=10, pad=14)
+        lane = {name: i for i, name in enumerate(self.consumers)}
+        self._draw_owners(owners, colours, lane)
         times = [i * self.bucket_s for i in range(int(self.ended / self.bucket_s) + 1)]
         for name, counts in self.throughput().items():
             rates.plot(times, [c / self.bucket_s for c in counts], color=colours[name], label=name,
                        linewidth=1.5)
         rates.set_xlabel("seconds")
         rates.set_ylabel("messages handled per second")
-        rates.set_title("Throughput per consumer", fontsize=10, pad=14)
+        rates.set_title("Throughput per consumer: zero in every rebalance", fontsize=10)
+        for i, change in enumerate(self.rebalances):
+            for ax in (owners, rates):
+                ax.axvspan(change.started, change.settled, color=PALETTE[5], alpha=0.12, linewidth=0,
+                           label="rebalancing" if ax is rates and i == 0 else None)
         rates.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-        for ax in (owners, rates):
-            for change in self.rebalances:
-                ax.axvspan(change.started, change.settled, color=PALETTE[5], alpha=0.2, linewidth=0)
+        pauses = self.pauses()
+        idle = sorted({name for name, _, _ in self.idle_spans()})
+        return finish(fig, f"{self.partitions} partitions keep at most {self.partitions} consumers busy"
+                           f"{' (' + ', '.join(idle) + ' idle)' if idle else ''}; each rebalance "
+                           f"paused the group {min(pauses):.1f}-{max(pauses):.1f} s")
+
+    def _draw_owners(self, ax, colours: dict[str, str], lane: dict[str, int]) -> None:
+        """Each consumer's lane: a slice per partition it owned (named pN), hatched while idle."""
+        slot = 0.8 / self.partitions
+        for partition, consumer, start, end in self.ownership():
+            y = lane[consumer] - 0.4 + (partition + 0.5) * slot
+            ax.barh(y, end - start, left=start, height=slot * 0.9, color=colours[consumer])
+            if end - start > 0.5:
+                ax.text(start + 0.05, y, f"p{partition}", va="center", fontsize=7, color="white")
+        for consumer, start, end in self.idle_spans():
+            ax.barh(lane[consumer], end - start, left=start, height=0.8, fill=False, hatch="//",
+                    edgecolor=colours[consumer], linewidth=0.8)
+            ax.text((start + end) / 2, lane[consumer], "idle", ha="center",
+                    va="center", fontsize=8, bbox=dict(facecolor="white", edgecolor="none", pad=1))
         for change in self.rebalances:
             name, verb = change.change.split(" ")
-            owners.text(change.started, 1.01, ("+" if verb == "joins" else "-") + name[-1],
-                        transform=owners.get_xaxis_transform(), fontsize=8, va="bottom")
-        return finish(fig, "A consumer group rebalancing: one owner per partition, a pause per change")
+            ax.text(change.started, 1.01, ("+" if verb == "joins" else "-") + name.rsplit("-", 1)[-1],
+                    transform=ax.get_xaxis_transform(), fontsize=8, va="bottom")
+        ax.set_yticks(range(len(lane)), list(lane))
+        ax.set_ylim(len(lane) - 0.5, -0.5)
+        ax.set_xlabel("seconds")
+        ax.set_title("Partitions each consumer owned (+n joins, -n leaves)", fontsize=10, pad=14)
 
 
 def longest_gap(times: list[float], start: float, end: float) -> float:

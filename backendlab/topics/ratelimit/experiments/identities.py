@@ -37,9 +37,13 @@ class KeyRun:
 
     def plot(self):
         """Requests admitted for the attacker and the honest user, per way of reading the IP."""
+        attacker = {mode: counts["attacker"] for mode, counts in self.admitted.items()}
+        worst = max(attacker, key=attacker.get)
+        others = max(n for mode, n in attacker.items() if mode != worst) if len(attacker) > 1 else 0
         return plots.grouped_bars(self.admitted, ylabel="requests admitted",
-                                  title=f"Attacker ({self.attacker_requests} spoofed requests) and honest "
-                                        f"user ({self.honest_requests}) through one proxy")
+                                  title=f"{self.attacker_requests} spoofed requests through one proxy: "
+                                        f"'{worst}' admits {attacker[worst]},\nthe other ways at most "
+                                        f"{others} (the honest user sends {self.honest_requests})")
 
 
 def send_from(address: str, url: str, count: int, headers=None) -> int:

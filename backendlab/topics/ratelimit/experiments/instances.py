@@ -46,8 +46,8 @@ class LoadRun:
     def plot(self):
         """Admissions per second of the run, summed, per store, against the limit."""
         return admitted_steps(self.history, limit=self.limit, xlabel="seconds of the locust run",
-                               title=f"Admitted by {self.instances} workers: counters in memory vs "
-                                     "in Redis (from locust's CSV)")
+                               title=f"Admitted by {self.instances} workers, as a multiple of the limit: "
+                                     + ", ".join(f"{store} {self.ratio(store):.1f}x" for store in self.admitted))
 
 
 def _read_csv(path: Path, output: str) -> list[dict]:

@@ -50,7 +50,9 @@ class OutageRun:
     def plot(self):
         """Each policy's cumulative admissions, the moment Redis stopped marked."""
         return admitted_steps(self.series(), marker=(self.stopped_at, "Redis stopped"),
-                               title="Admitted per failure policy, before and after Redis stops")
+                               title="After Redis stops: " + ", ".join(
+                                   f"{policy} admits {after.get(200, 0)} of {sum(after.values())}"
+                                   for policy, after in ((p, self.counts(p, True)) for p in self.results)))
 
 
 def redis_down(points: int = 5, duration: float = 1.0, seconds: float = 1.0,

@@ -40,7 +40,9 @@ class RaceRun:
         """Admissions in the burst and keys left without a TTL, per limiter."""
         return plots.grouped_bars({f"admitted of {self.burst} (limit {self.limit})": self.admitted,
                                    f"keys left without a TTL (of {self.churn_keys})": self.keys_without_ttl},
-                                  ylabel="count", title="GET-then-INCR vs a Lua script under concurrency")
+                                  ylabel="count",
+                                  title=f"{self.burst} requests at once, limit {self.limit}, admitted: "
+                                        + ", ".join(f"{name} {n}" for name, n in self.admitted.items()))
 
 
 def burst(limiter, key: str, requests: int, threads: int) -> int:

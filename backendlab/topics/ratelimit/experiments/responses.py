@@ -15,6 +15,8 @@ from backendlab.servers import start_server
 
 STATUS_NAMES = {200: "200 OK", 429: "429 Too Many Requests"}
 STATUS_COLORS = {"200 OK": plots.PALETTE[1], "429 Too Many Requests": plots.PALETTE[0]}
+CLIENTS = ("polite", "hammering")
+CLIENT_COLORS = (plots.PALETTE[3], plots.PALETTE[2])
 TIME_LIMIT = 30.0
 
 
@@ -46,20 +48,44 @@ class ClientRun:
         return {k: v for k, v in first.headers.items()
                 if k.startswith("ratelimit-") or k == "retry-after"}
 
-    def timeline(self) -> list[tuple]:
-        """(lane, start, end, outcome) per request: the figure's bars."""
-        return [(a.client, a.at, a.at + 0.02, STATUS_NAMES.get(a.status, str(a.status)))
-                for a in self.attempts]
+    def successes(self, client: str) -> tuple[list[float], list[int]]:
+        """(times in s, successes so far) at each of `client`'s successful requests."""
+        times = [a.at for a in self.of(client) if a.status == 200]
+        return times, list(range(1, len(times) + 1))
 
     def summary(self) -> dict:
         return {client: {"ok": self.count(client, 200), "refused_429": self.count(client, 429),
                          "seconds": round(max(a.at for a in self.of(client)), 2)}
-                for client in ("polite", "hammering")}
+                for client in CLIENTS}
 
     def plot(self):
-        """Each client's requests over time, coloured by status."""
-        return plots.request_timeline({"each request of each client": self.timeline()},
-                                      colors=STATUS_COLORS, title="Honouring Retry-After vs hammering")
+        """Left: each client's successes over time against the number it needed. Right: its
+        requests by status (log scale, so a few successes show beside hundreds of refusals)."""
+        fig, (progress, sent) = plots.figure(ncols=2, width=11, height=3.8)
+        for client, colour in zip(CLIENTS, CLIENT_COLORS):
+            times, done = self.successes(client)
+            progress.step([0] + times, [0] + done, where="post", linewidth=1.8, color=colour, label=client)
+        plots.reference_line(progress, self.wanted, f"needed: {self.wanted}")
+        progress.set_xlabel("time since start (s)")
+        progress.set_ylabel("successful requests so far")
+        progress.set_title("successes over time", fontsize=10)
+        progress.legend(loc="lower right")
+        counts = {name: {client: self.count(client, status) for client in CLIENTS}
+                  for status, name in STATUS_NAMES.items()}
+        for i, (name, per_client) in enumerate(counts.items()):
+            rects = sent.bar([c + (i - 0.5) * 0.38 for c in range(len(CLIENTS))], list(per_client.values()),
+                             0.38, label=name, color=STATUS_COLORS[name])
+            sent.bar_label(rects, fontsize=9)
+        sent.set_xticks(range(len(CLIENTS)), CLIENTS)
+        sent.set_yscale("log")
+        sent.set_ylim(0.8, 4 * max(max(c.values()) for c in counts.values()))
+        sent.set_ylabel("requests (log scale)")
+        sent.set_title("requests sent, by answer", fontsize=10)
+        sent.legend(loc="upper left")
+        finished = max(a.at for a in self.attempts)
+        return plots.finish(fig, f"Both clients had their {self.wanted} successes within {finished:.1f} s; "
+                                 f"hammering took {self.count('hammering', 429)} refusals, "
+                                 f"polite {self.count('polite', 429)}")
 
 
 def _until_done(url: str, user: str, wanted: int, polite: bool, t0: float,
@@ -90,7 +116,7 @@ def retry_after(points: int = 4, duration: float = 1.0, wanted: int = 10) -> Cli
         threads = [threading.Thread(target=_until_done, args=(server.url + "/api/data", name,
                                                               wanted, name == "polite", t0,
                                                               attempts, lock))
-                   for name in ("polite", "hammering")]
+                   for name in CLIENTS]
         for thread in threads:
             thread.start()
         for thread in threads:

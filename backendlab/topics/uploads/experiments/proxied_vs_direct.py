@@ -41,12 +41,19 @@ class ProxyComparison:
         return {way: getattr(cost, what) / scale for way, cost in self.costs.items()}
 
     def plot(self):
-        """What the server paid per way of uploading: MB received, CPU seconds, peak RSS growth."""
-        return plots.bar_panels({"MB received by the server": self.values("bytes_received"),
+        """What the server paid per way of uploading: MB received, CPU seconds, peak RSS growth;
+        the uploads' total size is the reference for MB received and RSS growth."""
+        received = self.values("bytes_received")
+        proxied, direct = (received[way] for way in self.costs)
+        total = self.files * self.file_bytes / MB
+        return plots.bar_panels({"MB received by the server": received,
                                  "server CPU seconds": self.values("cpu_seconds"),
                                  "server peak RSS growth (MB)": self.values("rss_growth")},
-                                title=f"{self.files} uploads of {self.file_bytes / MB:g} MB into S3: "
-                                      "what the API server pays")
+                                title=f"{self.files} uploads of {self.file_bytes / MB:g} MB: proxied, the "
+                                      f"server receives {proxied:.0f} MB; direct to S3, {direct:.0f} MB",
+                                references=dict.fromkeys(["MB received by the server",
+                                                          "server peak RSS growth (MB)"],
+                                                         (total, f"{self.files} x {self.file_bytes / MB:g} MB")))
 
     def summary(self) -> dict:
         return {way: {"server MB received": round(c.bytes_received / MB, 2),

@@ -40,10 +40,18 @@ class StorageComparison:
                 for mode, run in self.runs.items()}
 
     def plot(self):
-        """The server's peak RSS growth against uploads at once, one line per storage mode."""
+        """The server's peak RSS growth against uploads at once, one line per storage mode, and
+        file size x uploads as the reference."""
+        size = self.file_bytes / MB
+        most = self.concurrency[-1]
+        growth = {mode: values[-1] for mode, values in self.growth_mb().items()}
+        first, *others = growth
         return plots.lines(self.concurrency, self.growth_mb(), xlabel="uploads at once",
                            ylabel="server peak RSS growth (MB)",
-                           title=f"{self.file_bytes / MB:g} MB uploads: server memory by storage mode")
+                           title=f"{most} x {size:g} MB uploads at once: {first} +{growth[first]:.0f} MB "
+                                 "(every file whole),\n"
+                                 + ", ".join(f"{mode} +{growth[mode]:.0f} MB" for mode in others),
+                           reference=([n * size for n in self.concurrency], "file size x uploads"))
 
     def summary(self) -> dict:
         return {mode: {f"{n} at once": f"+{g / MB:.1f} MB" for n, g in run.growth.items()}
