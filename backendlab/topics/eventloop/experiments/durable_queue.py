@@ -51,6 +51,7 @@ class DurableQueueResult:
 
     memory: QueueRun
     durable: QueueRun
+    flaky: list[str]
     attempts: dict[str, int]
     failed_reasons: dict[str, str]
     leftover_keys: int
@@ -225,4 +226,5 @@ def durable_queue(jobs: int = 12, file_mb: float = 1, *, flaky_every: int = 4,
         keeper.stop()
         client.close()
     leftover_files = len(list(folder.rglob("*"))) if folder.exists() else 0
-    return DurableQueueResult(memory, durable, attempts, reasons, leftover_keys, leftover_files)
+    return DurableQueueResult(memory, durable, [f"{queue_name}-{i}" for i in sorted(flaky)],
+                              attempts, reasons, leftover_keys, leftover_files)
