@@ -29,6 +29,7 @@ JOB_TIMEOUT = 30  # seconds a job may run before RQ stops it
 # than wait a minute and a half.
 HEARTBEAT_LAPSE = JOB_TIMEOUT + 60 + 1
 OUTCOMES = {"finished": plots.PALETTE[4], "failed": plots.PALETTE[2], "lost": plots.PALETTE[0]}
+LEGEND = {"failed": "failed (kept in the failed registry)"}
 
 
 @dataclass
@@ -73,7 +74,7 @@ class DurableQueueResult:
         left = [0] * len(runs)
         for outcome, color in OUTCOMES.items():
             counts = [getattr(run, outcome) for run in runs]
-            bars = ax.barh(names, counts, left=left, color=color, label=outcome)
+            bars = ax.barh(names, counts, left=left, color=color, label=LEGEND.get(outcome, outcome))
             ax.bar_label(bars, labels=[str(c) if c else "" for c in counts], label_type="center")
             left = [a + b for a, b in zip(left, counts)]
         ax.axvline(self.durable.jobs, color="black", linestyle="--", linewidth=1)
