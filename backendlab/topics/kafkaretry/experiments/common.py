@@ -11,14 +11,15 @@ import asyncio
 import contextlib
 
 from backendlab.coroutines import run_coroutine
+from backendlab.servers import start_server
 from backendlab.topics.kafkaretry import list_topics
 from backendlab.topics.kafkaretry import run_topics as _run_topics
 from backendlab.topics.kafkaretry.producer import producer
 from backendlab.topics.kafkaretry.quiet import quiet_logger
 from backendlab.services.kafka import kafka_bootstrap
 
-__all__ = ["PREFIX", "all_or_none", "bootstrap", "producer", "quiet_logger", "run", "run_topics",
-           "topics_left"]
+__all__ = ["PREFIX", "all_or_none", "bootstrap", "notification_service", "producer", "quiet_logger",
+           "run", "run_topics", "topics_left"]
 
 PREFIX = "bl07"
 _used_sources: list[str] = []
@@ -40,6 +41,19 @@ async def run_topics(address: str, retries: int = 2, partitions: int = 1):
     async with _run_topics(address, PREFIX, retries=retries, partitions=partitions) as topics:
         _used_sources.append(topics.source)
         yield topics
+
+
+async def notification_service(stack: contextlib.AsyncExitStack, address: str, smtp: str,
+                               max_attempts: int, base_ms: int):
+    """Fresh topics, a producer and the notifications service reading them and mailing `smtp`,
+    each closed by `stack`: (topics, producer, server)."""
+    topics = await stack.enter_async_context(run_topics(address, retries=max_attempts - 1))
+    kafka = await stack.enter_async_context(producer(address))
+    server = await asyncio.to_thread(
+        start_server, "notifications", topic=topics.source, smtp=smtp, bootstrap=address,
+        max_attempts=max_attempts, base_ms=base_ms, no_jitter=True)
+    stack.push_async_callback(asyncio.to_thread, server.stop)
+    return topics, kafka, server
 
 
 async def all_or_none(*coroutines) -> list:

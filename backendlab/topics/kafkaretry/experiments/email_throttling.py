@@ -18,9 +18,8 @@ from dataclasses import dataclass
 import httpx
 
 from backendlab import plots
-from backendlab.servers import start_server
 from backendlab.topics.kafkaretry import read_topic
-from backendlab.topics.kafkaretry.experiments.common import bootstrap, producer, run, run_topics
+from backendlab.topics.kafkaretry.experiments.common import bootstrap, notification_service, run
 from backendlab.topics.kafkaretry.notifications.sink import SmtpSink
 
 THROTTLE = "421 4.7.0 Too many messages, slow down"
@@ -80,12 +79,8 @@ async def _scenario(emails: int, throttled: int, max_attempts: int, base_ms: int
     async with contextlib.AsyncExitStack() as stack:
         sink = stack.enter_context(SmtpSink(busy_first=throttled, busy_reply=THROTTLE,
                                             unknown={NO_SUCH}))
-        topics = await stack.enter_async_context(run_topics(address, retries=max_attempts - 1))
-        kafka = await stack.enter_async_context(producer(address))
-        server = await asyncio.to_thread(
-            start_server, "notifications", topic=topics.source, smtp=sink.address,
-            bootstrap=address, max_attempts=max_attempts, base_ms=base_ms, no_jitter=True)
-        stack.push_async_callback(asyncio.to_thread, server.stop)
+        topics, kafka, server = await notification_service(stack, address, sink.address,
+                                                           max_attempts, base_ms)
         http = await stack.enter_async_context(httpx.AsyncClient(base_url=server.url, timeout=5))
         clock = time.perf_counter()
         for event_id in sent:

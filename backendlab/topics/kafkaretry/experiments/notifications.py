@@ -33,11 +33,10 @@ from websockets.asyncio.client import connect
 
 from backendlab import plots
 from backendlab import progressbar
-from backendlab.topics.kafkaretry.experiments.common import bootstrap, producer, run, run_topics
+from backendlab.topics.kafkaretry.experiments.common import bootstrap, notification_service, run
 from backendlab.topics.kafkaretry import decode, read_topic
 from backendlab.topics.kafkaretry.router import now_ms
 from backendlab.topics.kafkaretry.notifications.sink import ReceivedEmail, SmtpSink
-from backendlab.servers import start_server
 
 ONLINE = ("ana", "ben")  # connected from the start
 ORDERED = "dana"  # offline for her first event only: the ordering caveat
@@ -303,12 +302,8 @@ async def _scenario(max_attempts: int, base_ms: int, late_after: float, patience
     address = bootstrap()
     async with contextlib.AsyncExitStack() as stack:
         sink = stack.enter_context(SmtpSink(busy_first=1))
-        topics = await stack.enter_async_context(run_topics(address, retries=max_attempts - 1))
-        kafka = await stack.enter_async_context(producer(address))
-        server = await asyncio.to_thread(
-            start_server, "notifications", topic=topics.source, smtp=sink.address,
-            bootstrap=address, max_attempts=max_attempts, base_ms=base_ms, no_jitter=True)
-        stack.push_async_callback(asyncio.to_thread, server.stop)
+        topics, kafka, server = await notification_service(stack, address, sink.address,
+                                                           max_attempts, base_ms)
         scene = _Scenario(server.url, topics.source, kafka, sink)
         stack.push_async_callback(scene.close)
         clients = scene.clients
