@@ -110,10 +110,12 @@ class ManagedProcess:
     def alive(self) -> bool:
         return self.popen.poll() is None
 
-    def output(self, limit: int = 4000) -> str:
-        """The last `limit` characters the process wrote to stdout/stderr."""
+    def output(self, limit: int | None = 4000) -> str:
+        """The last `limit` characters the process wrote to stdout/stderr (None: the first MiB,
+        for searching what it printed at start behind later logs)."""
         try:
-            return os.pread(self.log.fileno(), 1 << 20, 0).decode(errors="replace")[-limit:]
+            text = os.pread(self.log.fileno(), 1 << 20, 0).decode(errors="replace")
+            return text if limit is None else text[-limit:]
         except (OSError, ValueError):
             return ""
 

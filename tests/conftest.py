@@ -171,6 +171,14 @@ def forget_stopped_shared_addresses() -> None:
             del os.environ[service.shared_var]
 
 
+@pytest.fixture(autouse=True)
+def no_stale_shared_address():
+    """Before each test, drop the shared addresses of embedded services an earlier test (or a
+    module fixture's monkeypatch, restored after its service stopped) left behind: a notebook
+    kernel or server started by this test would inherit them and find nothing there."""
+    forget_stopped_shared_addresses()
+
+
 def pytest_addoption(parser):
     parser.addoption("--topic", default=None, metavar="NN",
                      help="run one topic's tests only (its number or slug): tests/<slug>/, its "

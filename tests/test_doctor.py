@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import uuid
 
 import psutil
 
@@ -59,9 +60,16 @@ def test_unreachable_configured_service_fails_with_the_fix():
 
 
 def test_doctor_leaves_nothing_running():
-    before = {p.pid for p in psutil.process_iter()}
-    run_doctor({"BACKENDLAB_EMBEDDED": "1"})
-    marks = ("tansu", "moto.server", "redis-server 127.0.0.1:", "fakeredis_server")
-    left = [p for p in psutil.process_iter(["cmdline"]) if p.pid not in before
-            and any(mark in " ".join(p.info["cmdline"] or []) for mark in marks)]
-    assert left == []
+    """Every process the doctor starts inherits a mark in its environment; none may outlive it
+    (the mark, not a before/after list, so a test running alongside does not count)."""
+    mark = uuid.uuid4().hex
+    done = run_doctor({"BACKENDLAB_EMBEDDED": "1", "BACKENDLAB_TEST_MARK": mark})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [p for p in psutil.process_iter() if marked(p, mark)] == []
+
+
+def marked(process: psutil.Process, mark: str) -> bool:
+    try:
+        return process.environ().get("BACKENDLAB_TEST_MARK") == mark
+    except psutil.Error:
+        return False

@@ -83,7 +83,8 @@ def test_the_link_make_lab_prints_opens_notebook_00_logged_in(tmp_path):
     home, workspace = tmp_path / "home", tmp_path / "my-work"
     home.mkdir()
     port = processes.free_port()
-    env = {**os.environ, "HOME": str(home), "BACKENDLAB_PROGRESS": str(tmp_path / "progress.json")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BACKENDLAB_SHARED_")}
+    env.update(HOME=str(home), BACKENDLAB_PROGRESS=str(tmp_path / "progress.json"))
     before = git_status()
     make = subprocess.Popen(["make", "lab", f"LAB_PORT={port}", f"WORKSPACE={workspace}"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

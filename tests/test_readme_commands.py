@@ -203,7 +203,7 @@ def check_serve_ratelimit(command, env, tmp_path):
         assert index["limited"] == "GET /api/data" and index["rule"]["store"] == "redis"
         answers = [httpx.get(url + "/api/data").status_code for _ in range(11)]
         assert answers == [200] * 10 + [429], answers
-        assert f"ratelimit: serving {url} with routes" in proc.output()
+        assert f"ratelimit: serving {url} with routes" in proc.output(limit=None)
 
 
 def check_curl_index(command, env, tmp_path):
@@ -229,7 +229,9 @@ def check_notifications_then_replay(command, env, tmp_path):
         while httpx.get(f"http://127.0.0.1:{port}/health").status_code != 200:
             assert time.monotonic() < deadline, proc.output()
             time.sleep(0.2)
-        broker = BROKER_LINE.search(proc.output()).group(1)
+        printed = BROKER_LINE.search(proc.output(limit=None))
+        assert printed, f"the server did not say which broker it started:\n{proc.output()}"
+        broker = printed.group(1)
         done = run(replay.replace("127.0.0.1:9092", broker), env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "0 records" in done.stdout or "moved 0" in done.stdout, done.stdout
