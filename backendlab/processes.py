@@ -170,14 +170,16 @@ class ManagedProcess:
 
 
 def start(name: str, argv: list[str], *, port: int | None = None, env: dict | None = None,
-          cwd: str | os.PathLike | None = None, death_signal: int = signal.SIGKILL) -> ManagedProcess:
+          cwd: str | os.PathLike | None = None, death_signal: int = signal.SIGKILL,
+          inherit_env: bool = True) -> ManagedProcess:
     """Start `argv` as a managed child; its output goes to a temp file that no path names, so
-    nothing is left on disk even when this process is killed."""
+    nothing is left on disk even when this process is killed. `env` is added to this process's
+    environment, or is the whole of it with `inherit_env=False` (to leave variables out)."""
     log = tempfile.TemporaryFile(prefix=f"backendlab-{name}-")
     try:
         popen = _spawner.popen(
             argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True,
+            env={**(os.environ if inherit_env else {}), **(env or {})}, cwd=cwd, start_new_session=True,
             preexec_fn=lambda: die_with_parent(death_signal),
         )
     except BaseException:

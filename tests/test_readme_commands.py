@@ -197,7 +197,7 @@ def check_serve_ratelimit(command, env, tmp_path):
     command, port = with_free_port(command)
     url = f"http://127.0.0.1:{port}"
     with processes.start("readme-ratelimit", ["bash", "-c", f"exec {command}"], port=port,
-                         env=env, cwd=ROOT) as proc:
+                         env=env, inherit_env=False, cwd=ROOT) as proc:
         proc.wait_for_port(60)
         index = httpx.get(url + "/").json()
         assert index["limited"] == "GET /api/data" and index["rule"]["store"] == "redis"
@@ -211,7 +211,7 @@ def check_curl_index(command, env, tmp_path):
     server, port = with_free_port(
         ".venv/bin/backendlab serve ratelimit --port 8000 --points 2 --duration 60")
     with processes.start("readme-curl", ["bash", "-c", f"exec {server}"], port=port, env=env,
-                         cwd=ROOT) as proc:
+                         inherit_env=False, cwd=ROOT) as proc:
         proc.wait_for_port(60)
         done = run(command.replace(":8000/", f":{port}/"), env=env)
     assert done.returncode == 0 and '"limited":"GET /api/data"' in done.stdout, done.stderr
@@ -223,7 +223,7 @@ def check_notifications_then_replay(command, env, tmp_path):
     command, port = with_free_port(command)
     replay = next(c for c in readme_commands() if "kafka-replay --bootstrap" in c)
     with processes.start("readme-notifications", ["bash", "-c", f"exec {command}"], port=port,
-                         env=env, cwd=ROOT) as proc:
+                         env=env, inherit_env=False, cwd=ROOT) as proc:
         proc.wait_for_port(60)
         deadline = time.monotonic() + 30
         while httpx.get(f"http://127.0.0.1:{port}/health").status_code != 200:

@@ -54,7 +54,7 @@ def first_run(monkeypatch, unique):
 
 def test_with_no_kafka_configured_it_runs_its_own_broker_and_creates_the_topics(first_run):
     proc, url, topics = first_run
-    output = proc.output()
+    output = proc.output(limit=None)
     found = EMBEDDED.search(output)
     assert found, output
     broker = found.group(1)
