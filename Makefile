@@ -46,7 +46,7 @@ browser:
 
 test: install browser
 	@mkdir -p $(MPLCONFIGDIR) $(IPYTHONDIR) $(JUPYTER_CONFIG_DIR)
-	$(PY) -m pytest tests notebooks solutions --nbval -p no:cacheprovider -n $(TEST_WORKERS) $(if $(TOPIC),--topic $(TOPIC))
+	$(PY) -m pytest tests notebooks --nbval -p no:cacheprovider -n $(TEST_WORKERS) $(if $(TOPIC),--topic $(TOPIC))
 
 # The same, three times in a row, with one core kept busy by another program, as on a learner's
 # laptop: every timing the suite asserts must hold there too.

@@ -65,6 +65,10 @@ REDIS_ENGINES = ["real", "redis-server", "fakeredis"]
 # run both ways; the Redis primitives they build on (`test_services_redis`, the Lua scripts) run
 # on every engine, so fakeredis stays proven where redis-server is installed.
 SUITE_MODES = ["real", "embedded"]
+# An experiment runs both ways in `make test` without running twice in one mode: its notebook runs
+# it under nbval with the embedded defaults (`make test` configures no service), and its unit test
+# runs it on this machine's real services.
+EXPERIMENT_MODES = ["real"]
 
 
 def use_redis_engine(patch: pytest.MonkeyPatch, engine: str, service) -> None:
@@ -114,31 +118,52 @@ def suite_redis_both_ways(request):
         yield engine
 
 
+@pytest.fixture(scope="module", params=EXPERIMENT_MODES)
+def experiment_redis(request):
+    """The suite's own Redis for a module of experiment tests (see EXPERIMENT_MODES)."""
+    with suite_redis_on(request.param) as engine:
+        yield engine
+
+
 @pytest.fixture
 def unique() -> str:
     """A short unique name for keys, tables, topics and buckets made by one test."""
     return "bltest" + uuid.uuid4().hex[:10]
 
 
-@pytest.fixture(scope="module", params=SUITE_MODES)
-def suite_redis_sql(request):
-    """The suite's own Redis and SQL services (those experiments and servers resolve), for a
-    module: this machine's real Redis and PostgreSQL, or the embedded defaults (SQLite)."""
+@contextlib.contextmanager
+def suite_redis_sql_on(mode: str):
+    """The suite's own Redis and SQL services (those experiments and servers resolve) for the
+    block: this machine's real Redis and PostgreSQL, or the embedded defaults (SQLite)."""
     from backendlab.services import redis as redis_service, sql as sql_service
 
     services = (redis_service.service, sql_service.service)
     for service in services:
         service.stop()  # before the environment changes, so no stale shared address comes back
     with pytest.MonkeyPatch.context() as patch:
-        use_redis_engine(blank_service_env(patch), request.param, services[0])
-        if request.param == "real":
+        use_redis_engine(blank_service_env(patch), mode, services[0])
+        if mode == "real":
             patch.setenv("DATABASE_URL", REAL_DATABASE_URL)
             need_real(services[1], REAL_DATABASE_URL)
         try:
-            yield request.param
+            yield mode
         finally:
             for service in services:
                 service.stop()
+
+
+@pytest.fixture(scope="module", params=SUITE_MODES)
+def suite_redis_sql(request):
+    """The suite's own Redis and SQL, real and then embedded, for a whole module."""
+    with suite_redis_sql_on(request.param) as mode:
+        yield mode
+
+
+@pytest.fixture(scope="module", params=EXPERIMENT_MODES)
+def experiment_redis_sql(request):
+    """The suite's own Redis and SQL for a module of experiment tests (see EXPERIMENT_MODES)."""
+    with suite_redis_sql_on(request.param) as mode:
+        yield mode
 
 
 @contextlib.contextmanager
@@ -182,7 +207,8 @@ def no_stale_shared_address():
 def pytest_addoption(parser):
     parser.addoption("--topic", default=None, metavar="NN",
                      help="run one topic's tests only (its number or slug): tests/<slug>/, its "
-                          "notebook, its solution and the tests parametrized by its notebook")
+                          "notebook and the tests parametrized by it (its lab proofs, which run "
+                          "its solution)")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -204,10 +230,9 @@ def pytest_collection_modifyitems(config, items):
 
 
 def topic_owns(topic, nodeid: str) -> bool:
-    """Whether a test belongs to `topic`: under tests/<slug>/, in its notebook or solution, or
-    parametrized by its notebook or its slug (the lab proofs, its question bank)."""
-    return (nodeid.startswith((f"tests/{topic.slug}/", f"notebooks/{topic.stem}.ipynb",
-                               f"solutions/{topic.stem}.ipynb"))
+    """Whether a test belongs to `topic`: under tests/<slug>/, in its notebook, or parametrized
+    by its notebook or its slug (the lab proofs, which run its solution; its question bank)."""
+    return (nodeid.startswith((f"tests/{topic.slug}/", f"notebooks/{topic.stem}.ipynb"))
             or f"[{topic.stem}]" in nodeid or f"[{topic.slug}]" in nodeid)
 
 

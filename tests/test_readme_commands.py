@@ -239,17 +239,20 @@ def check_notifications_then_replay(command, env, tmp_path):
 
 def check_one_topic(command, env, tmp_path):
     """`make test TOPIC=06` passes the topic to pytest, which then collects that topic's own
-    tests, notebook, solution and lab proofs, and nothing of another topic."""
+    tests, its notebook and its lab proofs (which run its solution), and nothing of another
+    topic."""
     dry = run(f"make -n {command.removeprefix('make ')}", env=env)
-    assert "--nbval -p no:cacheprovider -n 2 --topic 06" in dry.stdout, dry.stdout
-    listed = run(".venv/bin/python -m pytest tests notebooks solutions --nbval -p no:cacheprovider "
+    assert "pytest tests notebooks --nbval -p no:cacheprovider -n 2 --topic 06" in dry.stdout, \
+        dry.stdout
+    listed = run(".venv/bin/python -m pytest tests notebooks --nbval -p no:cacheprovider "
                  "--topic 06 --collect-only -q", env=env)
     assert listed.returncode == 0, listed.stdout + listed.stderr
     nodes = [line for line in listed.stdout.splitlines() if "::" in line]
     for start in ("tests/ratelimit/", "notebooks/06-rate-limiting.ipynb::",
-                  "solutions/06-rate-limiting.ipynb::", "tests/test_lab_proofs.py::"):
+                  "tests/test_lab_proofs.py::test_every_check_passes_on_the_solution_notebook"
+                  "[06-rate-limiting]"):
         assert any(node.startswith(start) for node in nodes), start
-    strays = [n for n in nodes if not n.startswith(("tests/ratelimit/", "notebooks/06-", "solutions/06-"))
+    strays = [n for n in nodes if not n.startswith(("tests/ratelimit/", "notebooks/06-"))
               and "[06-rate-limiting]" not in n and "[ratelimit]" not in n]
     assert strays == [], strays
 

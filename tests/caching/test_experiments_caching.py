@@ -1,5 +1,5 @@
-"""The notebook-05 experiments at small sizes, against embedded and real Redis/SQL: each shows its
-effect, and leaves no process, key or table behind."""
+"""The notebook-05 experiments at small sizes, on the real Redis and PostgreSQL (the notebook runs
+them embedded): each shows its effect, and leaves no process, key or table behind."""
 
 import contextlib
 
@@ -13,7 +13,7 @@ from backendlab.services import database_url, redis_client, redis_url, sql_conne
 
 
 @pytest.fixture(autouse=True)
-def nothing_left_behind(suite_redis_sql):
+def nothing_left_behind(experiment_redis_sql):
     """No process, no key of the experiments, no table of theirs survives a test (the services
     themselves, started first, stay)."""
     redis_url(), database_url()
@@ -32,8 +32,8 @@ def nothing_left_behind(suite_redis_sql):
         assert not [name for (name,) in conn.execute(query).fetchall() if name.startswith("bl05_")]
 
 
-def test_services_in_use_names_the_mode(suite_redis_sql):
-    mode = "real" if suite_redis_sql == "real" else "embedded"
+def test_services_in_use_names_the_mode(experiment_redis_sql):
+    mode = "real" if experiment_redis_sql == "real" else "embedded"
     used = ca.services_in_use()
     assert used["Redis"].startswith(f"{mode}: redis://127.0.0.1:")
     assert used["SQL"].startswith(f"{mode}: {'postgresql' if mode == 'real' else 'sqlite'}://")

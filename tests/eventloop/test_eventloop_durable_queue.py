@@ -1,6 +1,6 @@
-"""The durable job queue (RQ on the suite's Redis, real and embedded) at a small size: a killed
-worker loses no job, retries bring flaky jobs through, the poison job ends in the failed registry,
-while the in-memory queue loses what it had not finished; nothing is left behind."""
+"""The durable job queue (RQ on the real Redis; notebook 01 runs it embedded) at a small size: a
+killed worker loses no job, retries bring flaky jobs through, the poison job ends in the failed
+registry, while the in-memory queue loses what it had not finished; nothing is left behind."""
 
 import psutil
 import pytest
@@ -12,7 +12,7 @@ from backendlab.topics.eventloop.experiments.durable_queue import RETRY
 
 
 @pytest.fixture(scope="module")
-def result(suite_redis_both_ways):
+def result(experiment_redis):
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     managed = processes.running()
     run = ex.durable_queue(jobs=8, file_mb=0.5, kill_after=3)

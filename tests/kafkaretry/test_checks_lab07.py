@@ -38,9 +38,10 @@ def broker():
             redis_service.stop()
 
 
-@pytest.fixture(params=["real", "fakeredis"])
+@pytest.fixture(params=["real"])
 def redis_engine(request, broker):
-    """The checks' Redis on one engine; the broker stays embedded (its address is resolved)."""
+    """The checks' Redis on this machine's real one (test_lab_proofs runs the solution notebook on
+    the embedded one); the broker stays embedded (its address is resolved)."""
     with pytest.MonkeyPatch.context() as patch:
         redis_service.stop()
         patch.delenv("BACKENDLAB_EMBEDDED")

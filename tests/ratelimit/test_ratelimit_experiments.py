@@ -1,5 +1,5 @@
-"""The notebook-06 experiments, small, on every Redis engine: each shows its effect, and leaves no
-key, process or temp file behind."""
+"""The notebook-06 experiments, small, on the real Redis (the notebook runs them embedded): each
+shows its effect, and leaves no key, process or temp file behind."""
 
 import tempfile
 from pathlib import Path
@@ -28,12 +28,12 @@ def nothing_left_behind():
 
 
 @pytest.fixture
-def no_keys_left(suite_redis_both_ways):
+def no_keys_left(experiment_redis):
     yield
     assert rl.keys_left() == 0
 
 
-def test_the_fixed_window_lets_twice_the_limit_through_at_its_edge(suite_redis_both_ways, no_keys_left):
+def test_the_fixed_window_lets_twice_the_limit_through_at_its_edge(experiment_redis, no_keys_left):
     run = rl.algorithms(points=5, duration=0.5)
     assert run.stores_agree
     assert run.busiest_window("fixed_window") == 10
@@ -44,7 +44,7 @@ def test_the_fixed_window_lets_twice_the_limit_through_at_its_edge(suite_redis_b
     assert times[0] == 0 and totals[-1] == sum(run.admitted["sliding_log"])
 
 
-def test_memory_limits_over_admit_across_workers_and_redis_does_not(suite_redis_both_ways, no_keys_left):
+def test_memory_limits_over_admit_across_workers_and_redis_does_not(experiment_redis, no_keys_left):
     run = rl.across_instances(instances=2, points=15, users=4, rate=20, max_requests=30,
                               progress=False)
     assert run.workers_seen == {"memory": 2, "redis": 2}
@@ -56,7 +56,7 @@ def test_memory_limits_over_admit_across_workers_and_redis_does_not(suite_redis_
     assert times[0] == 0 and admitted == sorted(admitted) and admitted[-1] == run.admitted["memory"]
 
 
-def test_get_then_incr_races_and_the_script_does_not(suite_redis_both_ways, no_keys_left):
+def test_get_then_incr_races_and_the_script_does_not(experiment_redis, no_keys_left):
     run = rl.races(limit=50, requests=250, threads=20, churn_seconds=0.6)
     assert run.over_admitted("Lua script") == 0
     assert run.over_admitted("GET then INCR") > 0
@@ -65,7 +65,7 @@ def test_get_then_incr_races_and_the_script_does_not(suite_redis_both_ways, no_k
     assert run.keys_without_ttl["GET then INCR"] > 0
 
 
-def test_a_client_that_honours_retry_after_is_rarely_refused(suite_redis_both_ways, no_keys_left):
+def test_a_client_that_honours_retry_after_is_rarely_refused(experiment_redis, no_keys_left):
     run = rl.retry_after(points=3, duration=0.5, wanted=5)
     assert run.count("polite", 200) == run.count("hammering", 200) == 5
     assert set(run.first_429) == {"retry-after", "ratelimit-limit", "ratelimit-remaining",
@@ -75,13 +75,13 @@ def test_a_client_that_honours_retry_after_is_rarely_refused(suite_redis_both_wa
     assert run.successes("hammering")[1] == [1, 2, 3, 4, 5]
 
 
-def test_a_block_holds_past_the_window(suite_redis_both_ways, no_keys_left):
+def test_a_block_holds_past_the_window(experiment_redis, no_keys_left):
     run = rl.block_duration(points=2, duration=0.2, block=1.5)
     assert run.statuses == [200, 200, 429, 429, 200]
     assert run.attempts[2][2] == "2" and run.attempts[3][0] > run.duration
 
 
-def test_each_failure_policy_when_redis_stops(suite_redis_both_ways):
+def test_each_failure_policy_when_redis_stops(experiment_redis):
     run = rl.redis_down(points=3, duration=1.0, seconds=0.6, interval=0.05, progress=False)
     before = {policy: run.counts(policy, after=False) for policy in run.results}
     after = {policy: run.counts(policy, after=True) for policy in run.results}
