@@ -56,7 +56,9 @@ def test_get_then_incr_over_admits_the_same_burst(client, unique):
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_every_key_a_script_writes_has_a_ttl(client, unique, algorithm):
-    rule = Rule(algorithm, 3, 0.5, block=2.0)
+    # A 10 s window holds the 10 hits (a few ms each, under 1 s on a busy core on fakeredis),
+    # so each key's fourth hit is refused and blocks it: the count does not depend on the speed.
+    rule = Rule(algorithm, 3, 10.0, block=2.0)
     limiter = RedisLimiter(client, rule, unique)
     decisions = [limiter.hit(f"k{i % 2}") for i in range(10)]
     assert not all(d.allowed for d in decisions)
@@ -67,23 +69,26 @@ def test_every_key_a_script_writes_has_a_ttl(client, unique, algorithm):
 
 
 def test_a_refused_client_is_told_when_to_retry_and_gets_in_then(client, unique):
-    limiter = RedisLimiter(client, Rule("sliding_log", 2, 0.4), unique)
+    # Three hits back to back (ms apart) fall in one 1 s window even on a busy machine.
+    limiter = RedisLimiter(client, Rule("sliding_log", 2, 1.0), unique)
     assert limiter.hit("k").allowed and limiter.hit("k").allowed
     refused = limiter.hit("k")
-    assert not refused.allowed and 0 < refused.retry_ms <= 400
+    assert not refused.allowed and 0 < refused.retry_ms <= 1000
     assert refused.headers()["Retry-After"] == "1"
     time.sleep(refused.retry_ms / 1000 + 0.02)
     assert limiter.hit("k").allowed
 
 
 def test_block_duration_outlasts_the_window(client, unique):
-    limiter = RedisLimiter(client, Rule("fixed_window", 1, 0.1, block=1.0), unique)
+    # Two hits back to back fall in one 0.3 s window even on a busy machine; the sleep then
+    # passes the window, and the block (1.5 s from the refusal) still holds.
+    limiter = RedisLimiter(client, Rule("fixed_window", 1, 0.3, block=1.5), unique)
     assert limiter.hit("k").allowed
     over = limiter.hit("k")
-    assert (over.allowed, over.retry_ms) == (False, 1000)
-    time.sleep(0.25)
+    assert (over.allowed, over.retry_ms) == (False, 1500)
+    time.sleep(0.4)
     later = limiter.hit("k")
-    assert not later.allowed and 0 < later.retry_ms <= 750
+    assert not later.allowed and 0 < later.retry_ms <= 1100
     time.sleep(later.retry_ms / 1000 + 0.05)
     assert limiter.hit("k").allowed
 
