@@ -212,7 +212,38 @@ def pytest_addoption(parser):
 
 
 def pytest_collection_modifyitems(config, items):
-    """With --topic, keep the items of that topic (see `topic_owns`) and deselect the others."""
+    """With --topic, keep the items of that topic (see `topic_owns`) and deselect the others;
+    then put the long scopes first (see `longest_first`)."""
+    keep_topic(config, items)
+    items[:] = longest_first(items)
+
+
+def scope_of(nodeid: str) -> str:
+    """What one xdist worker runs whole: a topic's test folder, or one file (or notebook)."""
+    parts = nodeid.split("::")[0].split("/")
+    return "/".join(parts[:2]) if parts[0] == "tests" and len(parts) > 2 else "/".join(parts)
+
+
+def longest_first(items: list) -> list:
+    """Topic folders first (the most tests first), then notebooks and the files marked
+    `long_file`, then the other files: workers take scopes in this order, so the long ones
+    start early and short files fill the end, instead of a long scope starting last and running
+    on alone (collection order is alphabetical)."""
+    sizes: dict[str, int] = {}
+    for item in items:
+        sizes[scope_of(item.nodeid)] = sizes.get(scope_of(item.nodeid), 0) + 1
+
+    def rank(item) -> tuple[int, int]:
+        scope = scope_of(item.nodeid)
+        if not scope.endswith((".py", ".ipynb")):
+            return 0, -sizes[scope]
+        return (1 if scope.endswith(".ipynb") or item.get_closest_marker("long_file")
+                else 2), 0
+    return sorted(items, key=rank)
+
+
+def keep_topic(config, items: list) -> None:
+    """With --topic, deselect every item that topic does not own."""
     key = config.getoption("--topic")
     if not key:
         return
@@ -238,16 +269,14 @@ def topic_owns(topic, nodeid: str) -> bool:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
-    """`make test` runs on two xdist workers; each topic's test folder goes to one worker whole,
-    so a topic's tests never share its Redis keys, tables or topics with each other at once, and
-    each notebook runs in one worker, cell after cell. Other test files are spread one by one."""
+    """`make test` runs on three xdist workers; each topic's test folder goes to one worker
+    whole, so a topic's tests never share its Redis keys, tables or topics with each other at
+    once, and each notebook runs in one worker, cell after cell. Other test files are spread one
+    by one."""
     from xdist.scheduler import LoadScopeScheduling
 
     class ByTopic(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            folder = nodeid.split("/")
-            if folder[0] == "tests" and len(folder) > 2:
-                return "/".join(folder[:2])
-            return super()._split_scope(nodeid)
+            return scope_of(nodeid)
 
     return ByTopic(config, log)

@@ -19,6 +19,8 @@ from playwright.sync_api import expect
 from backendlab.quiz import load_bank
 from browser.lab import CHROMIUM, chromium, jupyter_lab, live_children
 
+pytestmark = pytest.mark.long_file
+
 FIXTURE = Path(__file__).parent / "browser" / "quiz.ipynb"
 BANK, QUESTION = "start", "real-or-embedded"
 TIMEOUT_MS = 60_000

@@ -20,12 +20,15 @@ from pathlib import Path
 
 import nbformat
 import psutil
+import pytest
 from nbclient import NotebookClient
 from playwright.sync_api import expect
 
 from backendlab import processes
 from browser.lab import chromium, jupyter_env
 from test_browser import require_chromium
+
+pytestmark = pytest.mark.long_file
 
 ROOT = Path(__file__).resolve().parents[1]
 LINK = re.compile(r"http://127\.0\.0\.1:\d+/\S+")

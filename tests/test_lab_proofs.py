@@ -13,6 +13,8 @@ from nbclient import NotebookClient
 
 from backendlab import catalog, labs
 
+pytestmark = pytest.mark.long_file
+
 PROJECT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((PROJECT / "solutions").glob(labs.PATTERN))
 LAB_TOPICS = [topic for topic in catalog.TOPICS if topic.has("checks")]

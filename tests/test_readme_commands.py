@@ -27,6 +27,8 @@ import pytest
 from backendlab import processes
 from conftest import REAL_DATABASE_URL, REAL_REDIS_URL, SERVICE_VARS, need_real
 
+pytestmark = pytest.mark.long_file
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = (ROOT / "README.md", ROOT / "CONTRIBUTING.md")
 README = DOCS[0]
@@ -242,7 +244,7 @@ def check_one_topic(command, env, tmp_path):
     tests, its notebook and its lab proofs (which run its solution), and nothing of another
     topic."""
     dry = run(f"make -n {command.removeprefix('make ')}", env=env)
-    assert "pytest tests notebooks --nbval -p no:cacheprovider -n 2 --topic 06" in dry.stdout, \
+    assert "pytest tests notebooks --nbval -p no:cacheprovider -n 3 --topic 06" in dry.stdout, \
         dry.stdout
     listed = run(".venv/bin/python -m pytest tests notebooks --nbval -p no:cacheprovider "
                  "--topic 06 --collect-only -q", env=env)
