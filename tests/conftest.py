@@ -218,15 +218,30 @@ def pytest_collection_modifyitems(config, items):
     items[:] = longest_first(items)
 
 
+# Topic folders whose files may run at once on different workers: each file of kafkaretry starts
+# its own embedded broker and names its Redis keys with a fresh id. The other topics' files check
+# that nothing is left under the topic's shared key prefix or tables, so each such folder runs whole
+# on one worker.
+FILE_SCOPED_FOLDERS = {"tests/kafkaretry"}
+
+
 def scope_of(nodeid: str) -> str:
-    """What one xdist worker runs whole: a topic's test folder, or one file (or notebook)."""
+    """What one xdist worker runs whole: a topic's test folder (or, in FILE_SCOPED_FOLDERS, one
+    of its files), or one file or notebook."""
+    path = nodeid.split("::")[0]
+    folder = "/".join(path.split("/")[:2])
+    return folder if in_topic_folder(nodeid) and folder not in FILE_SCOPED_FOLDERS else path
+
+
+def in_topic_folder(nodeid: str) -> bool:
+    """Whether a test lives in a topic's folder, tests/<slug>/."""
     parts = nodeid.split("::")[0].split("/")
-    return "/".join(parts[:2]) if parts[0] == "tests" and len(parts) > 2 else "/".join(parts)
+    return parts[0] == "tests" and len(parts) > 2
 
 
 def longest_first(items: list) -> list:
-    """Topic folders first (the most tests first), then notebooks and the files marked
-    `long_file`, then the other files: workers take scopes in this order, so the long ones
+    """Topic folders and their files first (the most tests first), then notebooks and the files
+    marked `long_file`, then the other files: workers take scopes in this order, so the long ones
     start early and short files fill the end, instead of a long scope starting last and running
     on alone (collection order is alphabetical)."""
     sizes: dict[str, int] = {}
@@ -235,7 +250,7 @@ def longest_first(items: list) -> list:
 
     def rank(item) -> tuple[int, int]:
         scope = scope_of(item.nodeid)
-        if not scope.endswith((".py", ".ipynb")):
+        if in_topic_folder(item.nodeid):
             return 0, -sizes[scope]
         return (1 if scope.endswith(".ipynb") or item.get_closest_marker("long_file")
                 else 2), 0

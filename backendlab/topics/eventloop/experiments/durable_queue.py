@@ -28,6 +28,10 @@ JOB_TIMEOUT = 30  # seconds a job may run before RQ stops it
 # the job's timeout plus 60 s. The experiment runs RQ's cleanup with the clock that far on, rather
 # than wait a minute and a half.
 HEARTBEAT_LAPSE = JOB_TIMEOUT + 60 + 1
+# The job the RQ worker is killed in parses a file this many times bigger, so it runs long enough
+# (about half a second idle, longer on a busy core) for the kill to land inside it, not between two
+# jobs, however fast or loaded the machine is.
+LONG_JOB_SCALE = 8
 OUTCOMES = {"finished": plots.PALETTE[4], "failed": plots.PALETTE[2], "lost": plots.PALETTE[0]}
 LEGEND = {"failed": "failed (kept in the failed registry)"}
 
@@ -162,10 +166,11 @@ def _delete_rq_keys(client, queue: str) -> None:
         client.delete(*own)
 
 
-def _durable_run(csv: Path, poison_file: Path, flaky: set[int], poison: int, jobs: int,
-                 kill_after: int, queue_name: str, timeout: float):
-    """Enqueue the jobs on RQ, SIGKILL the worker once `kill_after` are done, reclaim its started
-    job, start a second worker; returns the run, attempts per job and the failed jobs' reasons."""
+def _durable_run(csv: Path, long_csv: Path, poison_file: Path, flaky: set[int], poison: int,
+                 jobs: int, kill_after: int, queue_name: str, timeout: float):
+    """Enqueue the jobs on RQ (job `kill_after` on the long file), SIGKILL the worker once that
+    job has started, reclaim it, start a second worker; returns the run, attempts per job and the
+    failed jobs' reasons."""
     client = redis_client(decode_responses=False)
     queue = Queue(queue_name, connection=client)
     started = StartedJobRegistry(queue=queue)
@@ -173,7 +178,7 @@ def _durable_run(csv: Path, poison_file: Path, flaky: set[int], poison: int, job
     failed = FailedJobRegistry(queue=queue)
     ids = [f"{queue_name}-{i}" for i in range(jobs)]
     for i, job_id in enumerate(ids):
-        path = poison_file if i == poison else csv
+        path = poison_file if i == poison else long_csv if i == kill_after else csv
         queue.enqueue(parse_job, str(path), i in flaky, job_id=job_id, retry=Retry(**RETRY),
                       job_timeout=JOB_TIMEOUT)
     scheduler = processes.start("rq-scheduler", [sys.executable, "-m",
@@ -181,8 +186,8 @@ def _durable_run(csv: Path, poison_file: Path, flaky: set[int], poison: int, job
     try:
         first = _rq_worker(queue_name, f"{queue_name}-w1")
         try:
-            _wait(lambda: finished.count + failed.count >= kill_after and started.count >= 1,
-                  timeout, f"{kill_after} RQ jobs done and one running")
+            _wait(lambda: ids[kill_after] in started.get_job_ids(), timeout,
+                  f"RQ job {kill_after} (the long one) to start")
         finally:
             _kill(first)
         before, in_flight = finished.count + failed.count, started.count
@@ -205,21 +210,24 @@ def _durable_run(csv: Path, poison_file: Path, flaky: set[int], poison: int, job
 def durable_queue(jobs: int = 12, file_mb: float = 1, *, flaky_every: int = 4,
                   kill_after: int = 4, timeout: float = 60) -> DurableQueueResult:
     """The same jobs (one poison CSV, every `flaky_every`-th failing its first attempt) through the
-    in-memory queue and RQ, each queue's process SIGKILLed once `kill_after` jobs are done."""
-    flaky = set(range(1, jobs, flaky_every))
+    in-memory queue and RQ, the server SIGKILLed once `kill_after` jobs are done and the RQ worker
+    while it runs job `kill_after` (on a longer file)."""
+    flaky = set(range(1, jobs, flaky_every)) - {kill_after}  # the long job runs when killed
     poison = jobs - 1
     queue_name = "blrq" + uuid.uuid4().hex[:10]
     client = redis_client()
     folder = Path(tempfile.mkdtemp(prefix="backendlab-jobs-"))
     keeper = processes.remove_when_gone(folder)  # removes the folder even if the kernel is killed
     try:
-        csv, poison_file = folder / "orders.csv", folder / "poison.csv"
+        csv, long_csv = folder / "orders.csv", folder / "orders-long.csv"
+        poison_file = folder / "poison.csv"
         csv.write_bytes(datasets.generate(int(file_mb * MB))[0])
+        long_csv.write_bytes(datasets.generate(int(file_mb * MB * LONG_JOB_SCALE))[0])
         poison_file.write_bytes(b"\xff\xfe not utf-8\n")
         try:
             memory = _memory_run(csv, poison_file, poison, jobs, kill_after, timeout)
-            durable, attempts, reasons = _durable_run(csv, poison_file, flaky, poison, jobs,
-                                                      kill_after, queue_name, timeout)
+            durable, attempts, reasons = _durable_run(csv, long_csv, poison_file, flaky, poison,
+                                                      jobs, kill_after, queue_name, timeout)
         finally:
             _delete_rq_keys(client, queue_name)
         leftover_keys = len(_rq_keys(client, queue_name))
