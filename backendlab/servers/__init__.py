@@ -31,8 +31,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import httpx
-
 from backendlab import catalog, processes
 
 # The kit's own server (a reverse proxy any topic can put in front of its instances), then each
@@ -213,6 +211,8 @@ def start_together(stack: contextlib.ExitStack,
 def worker_pids(url: str, workers: int, timeout: float = 15) -> set[int]:
     """GET `url` (an endpoint answering {"pid": ...}) on fresh connections until `workers`
     distinct worker processes have answered, or `timeout` passes; the pids seen."""
+    import httpx  # here, not at the top: server processes import this module, and need no client
+
     pids: set[int] = set()
     deadline = time.monotonic() + timeout
     while len(pids) < workers and time.monotonic() < deadline:
@@ -222,6 +222,8 @@ def worker_pids(url: str, workers: int, timeout: float = 15) -> set[int]:
 
 
 def _wait_http(url: str, proc: processes.ManagedProcess, timeout: float) -> None:
+    import httpx  # here, not at the top: server processes import this module, and need no client
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
