@@ -17,6 +17,12 @@ collect_ignore = ["browser/quiz.ipynb"]
 
 _scratch = Path(tempfile.mkdtemp(prefix="backendlab-tests-"))
 atexit.register(shutil.rmtree, _scratch, ignore_errors=True)
+# Each test process (each xdist worker) has a temp folder of its own, inherited by the kernels and
+# servers it starts: a test or notebook that checks it left no temp folder behind sees its own
+# worker's only, never a folder another worker is using at that moment.
+(_scratch / "tmp").mkdir()
+os.environ["TMPDIR"] = str(_scratch / "tmp")
+tempfile.tempdir = None
 for var, sub in (("MPLCONFIGDIR", "matplotlib"), ("IPYTHONDIR", "ipython"),
                  ("JUPYTER_CONFIG_DIR", "jupyter-config"), ("JUPYTER_RUNTIME_DIR", "jupyter-runtime"),
                  ("BACKENDLAB_PROGRESS", "progress.json")):
@@ -219,10 +225,10 @@ def pytest_collection_modifyitems(config, items):
 
 
 # Topic folders whose files may run at once on different workers: each file of kafkaretry starts
-# its own embedded broker and names its Redis keys with a fresh id. The other topics' files check
-# that nothing is left under the topic's shared key prefix or tables, so each such folder runs whole
-# on one worker.
-FILE_SCOPED_FOLDERS = {"tests/kafkaretry"}
+# its own embedded broker and names its Redis keys with a fresh id, and uploads' files name their
+# buckets with a fresh id. The other topics' files check that nothing is left under the topic's
+# shared key prefix or tables, so each such folder runs whole on one worker.
+FILE_SCOPED_FOLDERS = {"tests/kafkaretry", "tests/uploads"}
 
 
 def scope_of(nodeid: str) -> str:
