@@ -15,7 +15,10 @@ from backendlab import config
 
 collect_ignore = ["browser/quiz.ipynb"]
 
-_scratch = Path(tempfile.mkdtemp(prefix="backendlab-tests-"))
+# The system's temp folder, as the first test process found it: a worker inherits TMPDIR from the
+# controller, and nesting their folders would make socket paths too long for Chromium.
+_system_temp = os.environ.setdefault("BACKENDLAB_TESTS_SYSTEM_TEMP", tempfile.gettempdir())
+_scratch = Path(tempfile.mkdtemp(prefix="backendlab-tests-", dir=_system_temp))
 atexit.register(shutil.rmtree, _scratch, ignore_errors=True)
 # Each test process (each xdist worker) has a temp folder of its own, inherited by the kernels and
 # servers it starts: a test or notebook that checks it left no temp folder behind sees its own

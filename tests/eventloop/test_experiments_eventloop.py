@@ -25,9 +25,9 @@ def test_buffered_parse_stalls_the_loop_and_streaming_does_not():
     assert buffered.status == streamed.status == 200
     assert buffered.body["rows"] == streamed.body["rows"] == result.csv.rows
     assert buffered.body["malformed"] == result.csv.malformed > 0
-    # Both /health probes ran in this run on this machine, so a busy core slows both: the ratio
-    # holds (about 50x on an idle machine, over 10x with a core busy), and with no stall it is ~1x.
-    assert result.p99_ratio() > 5
+    # Both /health probes ran in this run on this machine, so a busy machine slows both: the ratio
+    # holds (about 50x idle, 9x beside the whole test suite), and with no stall it is ~1x.
+    assert result.p99_ratio() > 4
     # A count of bytes, not a time: the buffered body is held whole, the streamed one chunk by chunk.
     assert result.memory_ratio() > 5
     assert buffered.start < buffered.end <= buffered.probe.due[-1]
