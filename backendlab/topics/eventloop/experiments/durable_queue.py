@@ -28,9 +28,9 @@ JOB_TIMEOUT = 30  # seconds a job may run before RQ stops it
 # the job's timeout plus 60 s. The experiment runs RQ's cleanup with the clock that far on, rather
 # than wait a minute and a half.
 HEARTBEAT_LAPSE = JOB_TIMEOUT + 60 + 1
-# The job the RQ worker is killed in parses a file this many times bigger, so it runs long enough
-# (about half a second idle, longer on a busy core) for the kill to land inside it, not between two
-# jobs, however fast or loaded the machine is.
+# The job each queue's process is killed in parses a file this many times bigger, so it runs long
+# enough (about half a second idle, longer on a busy core) for the kill to land inside it, not
+# between two jobs or after the last, however fast or loaded the machine is.
 LONG_JOB_SCALE = 8
 OUTCOMES = {"finished": plots.PALETTE[4], "failed": plots.PALETTE[2], "lost": plots.PALETTE[0]}
 LEGEND = {"failed": "failed (kept in the failed registry)"}
@@ -114,11 +114,12 @@ def _rq_worker(queue: str, name: str) -> processes.ManagedProcess:
     return processes.start(f"rq-{name}", argv)
 
 
-def _memory_run(csv: Path, poison_file: Path, poison: int, jobs: int, kill_after: int,
-                timeout: float) -> QueueRun:
-    """POST the jobs to the eventloop server, SIGKILL it once `kill_after` are done, restart it and
-    ask it for every job."""
-    bodies = [(poison_file if i == poison else csv).read_bytes() for i in range(jobs)]
+def _memory_run(csv: Path, long_csv: Path, poison_file: Path, poison: int, jobs: int,
+                kill_after: int, timeout: float) -> QueueRun:
+    """POST the jobs to the eventloop server (job `kill_after` on the long file), SIGKILL it while
+    that job runs, restart it and ask it for every job."""
+    bodies = [(poison_file if i == poison else long_csv if i == kill_after else csv).read_bytes()
+              for i in range(jobs)]
     folder = csv.parent / "spool"
     folder.mkdir()
     server = start_server("eventloop", spool_dir=folder, pool_workers=1, queue_size=jobs)
@@ -127,10 +128,10 @@ def _memory_run(csv: Path, poison_file: Path, poison: int, jobs: int, kill_after
                for body in bodies]
         status = {}
 
-        def done() -> bool:
+        def long_job_runs() -> bool:
             status.update({i: client.get(f"/jobs/{i}").json()["status"] for i in ids})
-            return sum(s in ("done", "failed") for s in status.values()) >= kill_after
-        _wait(done, timeout, f"{kill_after} in-memory jobs")
+            return status[ids[kill_after]] == "running"
+        _wait(long_job_runs, timeout, f"in-memory job {kill_after} (the long one) to run")
         running = sum(s == "running" for s in status.values())
         _kill(server.process)
     with start_server("eventloop", spool_dir=folder) as again, \
@@ -210,8 +211,8 @@ def _durable_run(csv: Path, long_csv: Path, poison_file: Path, flaky: set[int], 
 def durable_queue(jobs: int = 12, file_mb: float = 1, *, flaky_every: int = 4,
                   kill_after: int = 4, timeout: float = 60) -> DurableQueueResult:
     """The same jobs (one poison CSV, every `flaky_every`-th failing its first attempt) through the
-    in-memory queue and RQ, the server SIGKILLed once `kill_after` jobs are done and the RQ worker
-    while it runs job `kill_after` (on a longer file)."""
+    in-memory queue and RQ, the server and the RQ worker each SIGKILLed while it runs job
+    `kill_after` (on a longer file), so `kill_after` jobs are done at the kill."""
     flaky = set(range(1, jobs, flaky_every)) - {kill_after}  # the long job runs when killed
     poison = jobs - 1
     queue_name = "blrq" + uuid.uuid4().hex[:10]
@@ -225,7 +226,7 @@ def durable_queue(jobs: int = 12, file_mb: float = 1, *, flaky_every: int = 4,
         long_csv.write_bytes(datasets.generate(int(file_mb * MB * LONG_JOB_SCALE))[0])
         poison_file.write_bytes(b"\xff\xfe not utf-8\n")
         try:
-            memory = _memory_run(csv, poison_file, poison, jobs, kill_after, timeout)
+            memory = _memory_run(csv, long_csv, poison_file, poison, jobs, kill_after, timeout)
             durable, attempts, reasons = _durable_run(csv, long_csv, poison_file, flaky, poison,
                                                       jobs, kill_after, queue_name, timeout)
         finally:
