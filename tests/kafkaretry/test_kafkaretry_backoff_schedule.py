@@ -90,7 +90,7 @@ def test_sleeping_past_max_poll_interval_fails_the_commit_and_redelivers(live):
 
 
 def test_the_live_run_is_quick_and_leaves_no_topics(live):
-    assert live.seconds < 10
+    assert live.seconds < 10  # a hang guard: about 4 s idle, room for a busy core
     assert live.left == []
 
 

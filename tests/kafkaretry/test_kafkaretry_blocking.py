@@ -56,7 +56,7 @@ def test_lag_builds_up_only_in_place_and_drains_in_both(run):
 
 
 def test_the_run_is_quick_and_leaves_no_topics(run):
-    assert run.seconds < 15
+    assert run.seconds < 15  # a hang guard: about 4 s idle, room for a busy core
     assert run.left == []
 
 

@@ -60,7 +60,7 @@ def test_each_rebalance_pauses_consumption(run):
     for change in run.rebalances[1:]:
         assert 0.1 < change.pause < 5, change
         assert 0.25 < change.stall and change.stall >= change.pause, change
-        assert change.seconds < 8, change
+        assert change.seconds < 8, change  # a hang guard: 1-2 s each idle, 4x room for a busy core
 
 
 def test_throughput_and_ownership_series(run):
@@ -82,6 +82,8 @@ def test_summary_and_figure(run):
 
 
 def test_budget_and_cleanup(run):
+    # A hang guard, not an effect: the six changes take about 13 s idle; 30 s leaves room for a
+    # busy core while a stuck rebalance (minutes) still fails.
     assert run.wall_seconds < 30, run.summary()
     assert run.left == []
 

@@ -173,7 +173,7 @@ def test_the_timeout_bounds_the_whole_replay_and_keeps_what_moved(run):
     assert result["error"] is not None and "ran out of time" in result["error"]
     moved = int(result["error"].split("after moving ")[1].split()[0])
     assert moved < COUNT and (result["committed"] or 0) == moved
-    assert result["seconds"] < 6
+    assert result["seconds"] < 6  # its timeout is 1 s: the replay stops near it, not at the end
 
 
 def test_cli_prints_each_moved_record_and_a_total(run):
