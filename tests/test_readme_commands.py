@@ -62,12 +62,19 @@ def run(command: str, env: dict | None = None, stdin: str | None = None,
                           env=env, input=stdin if stdin is not None else "", timeout=timeout)
 
 
+# What a make running this suite (`make test`, `make test-busy`) passes to its children: a README
+# command typed in a shell has none, and with them a nested make prints "Entering directory" and
+# takes the outer run's variables (TEST_WORKERS, TOPIC).
+MAKE_VARS = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")
+
+
 @pytest.fixture
 def blank_env(tmp_path) -> dict:
     """A learner's shell on a machine with no service configured, quiz progress in `tmp_path`."""
     env = {k: v for k, v in os.environ.items()
            if k not in SERVICE_VARS and not k.startswith("BACKENDLAB_SHARED_")
-           and k not in ("BACKENDLAB_EMBEDDED", "BACKENDLAB_REDIS_ENGINE")}
+           and k not in ("BACKENDLAB_EMBEDDED", "BACKENDLAB_REDIS_ENGINE")
+           and k not in MAKE_VARS}
     env["BACKENDLAB_CONFIG"] = str(tmp_path / "no-backendlab.env")
     env["BACKENDLAB_PROGRESS"] = str(tmp_path / "progress.json")
     return env

@@ -4,6 +4,7 @@
 import random
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import psutil
@@ -241,8 +242,12 @@ def test_concurrency_limit_answers_503_with_retry_after(spool):
 def test_full_job_queue_answers_503_with_retry_after(spool):
     data, _ = datasets.generate(3_000_000)
     with start_server("eventloop", queue_size=1, pool_workers=1, spool_dir=spool) as srv:
-        statuses = [httpx.post(srv.url + "/jobs", content=data, headers=CSV, timeout=30)
-                    for _ in range(6)]
+        # Six at once: one job runs, one waits, and the others arrive while both places are taken.
+        # Sent one after the other, a busy machine spooled each upload slower than the pool
+        # parsed the last one, and the queue never filled.
+        with ThreadPoolExecutor(6) as pool:
+            statuses = list(pool.map(lambda _: httpx.post(srv.url + "/jobs", content=data,
+                                                          headers=CSV, timeout=30), range(6)))
         codes = [r.status_code for r in statuses]
         assert 202 in codes and 503 in codes, codes
         refused = next(r for r in statuses if r.status_code == 503)
