@@ -50,8 +50,12 @@ def test_lua_is_exact_under_a_concurrent_burst(client, unique, algorithm):
 
 
 def test_get_then_incr_over_admits_the_same_burst(client, unique):
+    # The race needs two clients between one GET and its write at the same moment, which thread
+    # scheduling decides: one burst on fakeredis with a core busy admitted exactly 50. Over five
+    # bursts on fresh keys, at least one over-admits; the Lua script above never does.
     limiter = GetThenIncrLimiter(client, Rule("fixed_window", 50, 3600), unique)
-    assert burst(limiter, "burst", 300, 20) > 50
+    admitted = [burst(limiter, f"burst-{n}", 300, 20) for n in range(5)]
+    assert max(admitted) > 50, admitted
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
