@@ -39,9 +39,10 @@ def test_to_thread_still_stalls_the_loop_a_process_pool_does_not():
     thread, process = result.runs["thread"], result.runs["process"]
     assert thread.statuses == process.statuses == [200, 200]
     # The same run's process pool is the baseline: a thread still holds the GIL (about 50x worse at
-    # p90 on an idle machine, 4x with a core busy); a loop that never stalls would give ~1x. With
-    # less than one core free the pool's process takes the loop's core (0.9x measured at 0.6 free).
-    assert result.p90_ratio() > 2 or result.free_cores < 1
+    # p90 with both cores free, 4x with one busy); a loop that never stalls would give ~1x. The
+    # pool keeps the loop free only with a core of its own: beside the whole suite it gave 1.6x at
+    # 1.1 free cores and 0.9x at 0.6, so below 1.5 free cores the ratio is not asserted.
+    assert result.p90_ratio() > 2 or result.free_cores < 1.5
     assert result.leftover_files == 0
     assert 0 < result.free_cores <= 2.2
     assert thread.throughput > 0 and process.throughput > 0
