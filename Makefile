@@ -7,8 +7,8 @@ STAMP := $(VENV)/.installed
 # The learner's copies of the notebooks and labs (git-ignored; see backendlab/workspace.py).
 WORKSPACE ?= my-work
 # Test processes: three on a 2-core machine, since a test spends about a third of its time waiting
-# on a server, a broker or a browser (measured on 2 cores: 2 workers 460 s, 3 workers 368 s, 4 workers
-# 381 s with timing tests failing).
+# on a server, a broker or a browser (measured on 2 cores, before bytecode was compiled at install:
+# 2 workers 460 s, 3 workers 368 s, 4 workers 381 s with timing tests failing).
 TEST_WORKERS ?= 3
 
 # Jupyter, IPython and matplotlib write under $HOME by default; keep their files in the project.
