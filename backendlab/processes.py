@@ -179,7 +179,8 @@ def start(name: str, argv: list[str], *, port: int | None = None, env: dict | No
     try:
         popen = _spawner.popen(
             argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**(os.environ if inherit_env else {}), **(env or {})}, cwd=cwd, start_new_session=True,
+            env={**(os.environ if inherit_env else {}), **(env or {})}, cwd=cwd,
+            start_new_session=True,
             preexec_fn=lambda: die_with_parent(death_signal),
         )
     except BaseException:

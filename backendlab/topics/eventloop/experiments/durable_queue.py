@@ -114,13 +114,11 @@ def _rq_worker(queue: str, name: str) -> processes.ManagedProcess:
     return processes.start(f"rq-{name}", argv)
 
 
-def _memory_run(csv: Path, long_csv: Path, poison_file: Path, poison: int, jobs: int,
-                kill_after: int, timeout: float) -> QueueRun:
-    """POST the jobs to the eventloop server (job `kill_after` on the long file), SIGKILL it while
-    that job runs, restart it and ask it for every job."""
-    bodies = [(poison_file if i == poison else long_csv if i == kill_after else csv).read_bytes()
-              for i in range(jobs)]
-    folder = csv.parent / "spool"
+def _memory_run(files: list[Path], kill_after: int, timeout: float) -> QueueRun:
+    """POST a job per file to the eventloop server, SIGKILL it while job `kill_after` (the long
+    one) runs, restart it and ask it for every job."""
+    jobs, bodies = len(files), [path.read_bytes() for path in files]
+    folder = files[0].parent / "spool"
     folder.mkdir()
     server = start_server("eventloop", spool_dir=folder, pool_workers=1, queue_size=jobs)
     with server, httpx.Client(base_url=server.url, timeout=30) as client:
@@ -167,19 +165,19 @@ def _delete_rq_keys(client, queue: str) -> None:
         client.delete(*own)
 
 
-def _durable_run(csv: Path, long_csv: Path, poison_file: Path, flaky: set[int], poison: int,
-                 jobs: int, kill_after: int, queue_name: str, timeout: float):
-    """Enqueue the jobs on RQ (job `kill_after` on the long file), SIGKILL the worker once that
-    job has started, reclaim it, start a second worker; returns the run, attempts per job and the
-    failed jobs' reasons."""
+def _durable_run(files: list[Path], flaky: set[int], kill_after: int, queue_name: str,
+                 timeout: float):
+    """Enqueue a job per file on RQ, SIGKILL the worker once job `kill_after` (the long one) has
+    started, reclaim it, start a second worker; returns the run, attempts per job and the failed
+    jobs' reasons."""
+    jobs = len(files)
     client = redis_client(decode_responses=False)
     queue = Queue(queue_name, connection=client)
     started = StartedJobRegistry(queue=queue)
     finished = FinishedJobRegistry(queue=queue)
     failed = FailedJobRegistry(queue=queue)
     ids = [f"{queue_name}-{i}" for i in range(jobs)]
-    for i, job_id in enumerate(ids):
-        path = poison_file if i == poison else long_csv if i == kill_after else csv
+    for i, (job_id, path) in enumerate(zip(ids, files)):
         queue.enqueue(parse_job, str(path), i in flaky, job_id=job_id, retry=Retry(**RETRY),
                       job_timeout=JOB_TIMEOUT)
     scheduler = processes.start("rq-scheduler", [sys.executable, "-m",
@@ -226,9 +224,12 @@ def durable_queue(jobs: int = 12, file_mb: float = 1, *, flaky_every: int = 4,
         long_csv.write_bytes(datasets.generate(int(file_mb * MB * LONG_JOB_SCALE))[0])
         poison_file.write_bytes(b"\xff\xfe not utf-8\n")
         try:
-            memory = _memory_run(csv, long_csv, poison_file, poison, jobs, kill_after, timeout)
-            durable, attempts, reasons = _durable_run(csv, long_csv, poison_file, flaky, poison,
-                                                      jobs, kill_after, queue_name, timeout)
+            # The same file for every job, but the long one at `kill_after` and the poison last.
+            files = [poison_file if i == poison else long_csv if i == kill_after else csv
+                     for i in range(jobs)]
+            memory = _memory_run(files, kill_after, timeout)
+            durable, attempts, reasons = _durable_run(files, flaky, kill_after, queue_name,
+                                                      timeout)
         finally:
             _delete_rq_keys(client, queue_name)
         leftover_keys = len(_rq_keys(client, queue_name))
